@@ -1,0 +1,210 @@
+"""The GRPO loss: advantages, ratios, clipping and KL composed into one differentiable scalar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from grpo_core import _checks
+from grpo_core.functional import (
+    ADVANTAGE_SCALES,
+    KL_ESTIMATORS,
+    RATIO_LEVELS,
+    _as_mask,
+    _as_token_tensor,
+    _check_clip,
+    clipped_surrogate,
+    group_advantages,
+    group_reward_std,
+    kl_estimate,
+    probability_ratio,
+)
+
+LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
+KL_PLACEMENTS = ("loss", "reward")
+
+#: The keys of :attr:`GRPOLossResult.metrics`, in display order (TRL's names where TRL has one).
+METRIC_NAMES = (
+    "loss",
+    "reward",
+    "reward_std",
+    "frac_reward_zero_std",
+    "kl",
+    "clip_ratio/low_mean",
+    "clip_ratio/high_mean",
+    "clip_ratio/region_mean",
+    "ratio_mean",
+    "advantage_mean",
+    "advantage_std",
+    "completion_length",
+)
+
+
+@dataclass(frozen=True)
+class GRPOLossResult:
+    """What :func:`grpo_loss` computed.
+
+    Attributes:
+        loss: scalar to **minimise**, differentiable w.r.t. ``logp_new``.
+        metrics: the floats of :data:`METRIC_NAMES` (never NaN or inf):
+            ``reward``/``reward_std``: mean reward and mean within-group std (before any KL penalty);
+            ``frac_reward_zero_std``: fraction of groups with no reward spread (they carry no signal);
+            ``kl``: mean per-token KL estimate to the reference (0.0 when there is no reference);
+            ``clip_ratio/low_mean``: fraction of real tokens with ``r < 1-epsilon`` and ``A < 0``;
+            ``clip_ratio/high_mean``: fraction with ``r > 1+epsilon_high`` and ``A > 0``;
+            ``clip_ratio/region_mean``: either; ``ratio_mean``: mean ratio over real tokens;
+            ``advantage_mean``/``advantage_std``: over completions; ``completion_length``: mean real tokens.
+        advantages: ``(B, G)`` advantages used (detached), after any KL-in-reward penalty.
+        ratio: ``(N, T)`` or ``(N, 1)`` probability ratios (detached).
+    """
+
+    loss: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+    advantages: torch.Tensor | None = None
+    ratio: torch.Tensor | None = None
+
+
+def _masked_mean(values: torch.Tensor, real: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    return torch.where(real, values, 0.0).sum() / count
+
+
+def grpo_loss(
+    logp_new: torch.Tensor,
+    logp_old: torch.Tensor | None,
+    logp_ref: torch.Tensor | None,
+    rewards: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    epsilon: float = 0.2,
+    epsilon_high: float | None = None,
+    delta: float | None = None,
+    beta: float = 0.04,
+    kl_estimator: str = "k3",
+    kl_in: str = "loss",
+    scale_rewards: str = "group",
+    eps: float = 1e-8,
+    loss_type: str = "grpo",
+    importance_sampling_level: str = "token",
+    max_completion_length: int | None = None,
+) -> GRPOLossResult:
+    r"""The GRPO loss of one batch of groups (DeepSeekMath, Shao et al. 2024), with TRL's options.
+
+    .. math::
+        \ell_{i,t} = -\min\bigl(r_{i,t}\hat A_i,\ \operatorname{clip}(r_{i,t}, 1-\varepsilon, 1+\varepsilon_{high})\hat A_i\bigr)
+                     + \beta\,\mathrm{KL}_{i,t}
+
+    aggregated over real tokens by ``loss_type``.
+
+    Args:
+        logp_new: ``(N, T)`` log-probs of the sampled tokens under the policy being trained (``N = B*G``),
+            or ``(N,)`` for one token per completion. Gradients flow through this one only.
+        logp_old: same shape, under the policy that sampled (the "old" policy). ``None`` means on-policy
+            (``logp_new.detach()``, as TRL with ``num_iterations=1``): every ratio is exactly 1.
+        logp_ref: same shape, under the frozen reference policy. May be ``None`` when ``beta == 0``.
+        rewards: ``(B, G)``, or ``(G,)`` for one group; finite.
+        mask: ``(N, T)`` (or ``(N,)``), 1 on real tokens, 0 on padding. ``None``: all tokens are real.
+            Padding never changes the loss, whatever it holds.
+        epsilon, epsilon_high, delta: clip bounds, see :func:`clipped_surrogate`.
+        beta: KL weight >= 0 (DeepSeekMath 0.04; TRL's default is 0 since Dr. GRPO/DAPO dropped it).
+        kl_estimator: ``"k1"``, ``"k2"`` or ``"k3"``, see :func:`kl_estimate`.
+        kl_in: ``"loss"``: add ``beta * KL`` per token to the loss (DeepSeekMath, TRL);
+            ``"reward"``: subtract ``beta * sum_t KL`` (detached) from each completion's reward before the
+            advantages are computed (InstructGPT-style reward shaping; the seed notebook's ``grpo_loss``).
+        scale_rewards, eps: see :func:`group_advantages` (``scale`` there).
+        loss_type: token aggregation, with TRL's meanings for one process:
+            ``"grpo"``: mean over completions of each completion's token mean (DeepSeekMath);
+            ``"bnpo"``/``"dapo"``: mean over all real tokens of the batch (DAPO, Yu et al. 2025);
+            ``"dr_grpo"``: token sum / (``N`` * ``max_completion_length``) (Dr. GRPO, Liu et al. 2025).
+        importance_sampling_level: ``"token"`` or ``"sequence"`` (GSPO), see :func:`probability_ratio`.
+        max_completion_length: the constant of ``"dr_grpo"``; default ``T``.
+
+    Returns:
+        :class:`GRPOLossResult`.
+
+    Raises:
+        ValueError: a shape that does not fit (``logp_*`` and ``mask`` must share a shape with ``N = B*G``
+            rows), an unknown option, a negative ``epsilon``/``beta``, or non-finite rewards.
+    """
+    _checks.choice("kl_estimator", kl_estimator, KL_ESTIMATORS)
+    _checks.choice("kl_in", kl_in, KL_PLACEMENTS)
+    _checks.choice("loss_type", loss_type, LOSS_TYPES)
+    _checks.choice("importance_sampling_level", importance_sampling_level, RATIO_LEVELS)
+    if not isinstance(scale_rewards, bool):
+        _checks.choice("scale_rewards", scale_rewards, ADVANTAGE_SCALES)
+    beta = _checks.non_negative("beta", beta)
+    _check_clip(epsilon, epsilon_high, delta)
+
+    new = _as_token_tensor("logp_new", logp_new)
+    old = new.detach() if logp_old is None else _as_token_tensor("logp_old", logp_old)
+    _checks.same_shape("logp_old", old, "logp_new", new)
+    if logp_ref is None:
+        if beta > 0:
+            raise ValueError("logp_ref is required when beta > 0 (the KL term needs the reference policy)")
+        ref = None
+    else:
+        ref = _as_token_tensor("logp_ref", logp_ref)
+        _checks.same_shape("logp_ref", ref, "logp_new", new)
+    rewards = _checks.tensor("rewards", rewards)
+    if rewards.dim() not in (1, 2) or rewards.numel() == 0:
+        raise ValueError(f"rewards must have shape (B, G) or (G,) with G >= 1; got {tuple(rewards.shape)}")
+    groups = rewards.reshape(-1, rewards.shape[-1]).to(device=new.device, dtype=torch.promote_types(new.dtype, torch.float32))
+    n, t = new.shape
+    if groups.numel() != n:
+        raise ValueError(f"logp_new must have N = B*G = {groups.numel()} rows, one per completion; got {n}")
+    real = _as_mask(mask, "logp_new", new)
+    if real is None:
+        real = torch.ones_like(new, dtype=torch.bool)
+    if max_completion_length is None:
+        max_completion_length = t
+    elif isinstance(max_completion_length, bool) or not isinstance(max_completion_length, int) or max_completion_length < 1:
+        raise ValueError(f"max_completion_length must be an int >= 1; got {max_completion_length!r}")
+
+    tokens_per_row = real.sum(dim=-1)
+    token_count = tokens_per_row.sum().clamp(min=1)
+
+    kl = None if ref is None else torch.where(real, kl_estimate(new, ref, estimator=kl_estimator), 0.0)
+    shaped = groups
+    if kl is not None and kl_in == "reward" and beta > 0:
+        shaped = groups - beta * kl.detach().sum(dim=-1).reshape(groups.shape).to(groups.dtype)
+    advantages = group_advantages(shaped, scale=scale_rewards, eps=eps)
+    adv = advantages.reshape(n, 1).to(new.dtype)
+
+    ratio = probability_ratio(new, old, real, level=importance_sampling_level)
+    surrogate = clipped_surrogate(ratio, adv, epsilon=epsilon, epsilon_high=epsilon_high, delta=delta)
+    per_token = -surrogate
+    if kl is not None and kl_in == "loss" and beta > 0:
+        per_token = per_token + beta * kl
+    per_token = torch.where(real, per_token, 0.0)
+
+    if loss_type == "grpo":
+        loss = (per_token.sum(dim=-1) / tokens_per_row.clamp(min=1)).mean()
+    elif loss_type in ("bnpo", "dapo"):
+        loss = per_token.sum() / token_count
+    else:
+        loss = per_token.sum() / (n * max_completion_length)
+
+    with torch.no_grad():
+        low, high = _check_clip(epsilon, epsilon_high, delta)
+        r = ratio.detach().expand_as(new)
+        low_clipped = (r < 1 - low) & (adv < 0)
+        high_clipped = (r > 1 + high) & (adv > 0)
+        std = group_reward_std(groups)
+        zero = torch.zeros((), dtype=groups.dtype, device=groups.device)
+        values = torch.stack([
+            loss.detach().to(groups.dtype),
+            groups.mean(),
+            std.mean(),
+            (std == 0).to(groups.dtype).mean(),
+            zero if kl is None else (kl.sum() / token_count).to(groups.dtype),
+            (low_clipped & real).sum().to(groups.dtype) / token_count,
+            (high_clipped & real).sum().to(groups.dtype) / token_count,
+            ((low_clipped | high_clipped) & real).sum().to(groups.dtype) / token_count,
+            _masked_mean(r, real, token_count).to(groups.dtype),
+            advantages.mean().to(groups.dtype),
+            advantages.std().to(groups.dtype) if n > 1 else zero,
+            tokens_per_row.to(groups.dtype).mean(),
+        ])
+        values = torch.nan_to_num(values, nan=0.0, posinf=torch.finfo(values.dtype).max, neginf=-torch.finfo(values.dtype).max)
+    metrics = dict(zip(METRIC_NAMES, values.tolist()))
+    return GRPOLossResult(loss=loss, metrics=metrics, advantages=advantages.detach().reshape(rewards.shape), ratio=ratio.detach())
