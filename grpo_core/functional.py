@@ -55,21 +55,23 @@ def group_advantages(rewards: torch.Tensor, *, scale: str = "group", eps: float 
     eps = _checks.non_negative("eps", eps)
     if not rewards.is_floating_point():
         rewards = rewards.float()
-    if not torch.isfinite(rewards).all():
-        raise ValueError("rewards must be finite; got NaN or inf")
 
     groups = rewards.unsqueeze(0) if rewards.dim() == 1 else rewards
-    if groups.shape[-1] == 1:
-        return torch.zeros_like(rewards)
+    g = groups.shape[-1]
+    # Plain sums rather than torch.var_mean: over a last dim of 8 they are ~20x faster on CPU.
     shifted = groups - groups.amin(dim=-1, keepdim=True)
-    if scale == "group":
-        var, mean = torch.var_mean(shifted, dim=-1, keepdim=True)
-        advantages = shifted.sub_(mean).div_(var.sqrt_().add_(eps).clamp_(min=torch.finfo(var.dtype).tiny))
+    advantages = shifted.sub_(shifted.sum(dim=-1, keepdim=True).div_(g))
+    if g == 1:
+        spread = advantages.sum(dim=-1)  # 0, or NaN/inf when the input is
     else:
-        advantages = shifted.sub_(shifted.mean(dim=-1, keepdim=True))
-        if scale == "batch":
+        spread = advantages.square().sum(dim=-1, keepdim=True)  # NaN/inf flow into it too
+        if scale == "group":
+            advantages /= spread.div_(g - 1).sqrt_().add_(eps).clamp_(min=torch.finfo(spread.dtype).tiny)
+        elif scale == "batch":
             advantages /= groups.std().add(eps).clamp(min=torch.finfo(groups.dtype).tiny)
-    if not torch.isfinite(advantages).all():
+    if not torch.isfinite(spread).all():
+        if not torch.isfinite(rewards).all():
+            raise ValueError("rewards must be finite; got NaN or inf")
         raise ValueError("rewards are too large in magnitude: their spread overflows the dtype")
     return advantages.reshape(rewards.shape)
 
@@ -191,8 +193,24 @@ def clipped_surrogate(
         raise ValueError(
             f"advantages {tuple(advantages.shape)} must broadcast to ratio {tuple(ratio.shape)}"
         ) from None
-    unclipped = ratio if delta is None else ratio.clamp(max=delta)
-    return torch.minimum(unclipped * advantages, ratio.clamp(1 - low, 1 + high) * advantages)
+    lower, upper = ratio_bounds(advantages, epsilon=low, epsilon_high=high, delta=delta)
+    return advantages * torch.clamp(ratio, min=lower, max=upper)
+
+
+def ratio_bounds(
+    advantages: torch.Tensor, *, epsilon: float, epsilon_high: float, delta: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per-element bounds ``(lower, upper)`` with ``clipped_surrogate == A * clamp(r, lower, upper)``.
+
+    The min of the two PPO terms is the same as clamping the ratio on one side only, the side chosen by
+    the sign of ``A``: ``A > 0``: ``[0, 1+eps_high]``; ``A < 0``: ``[1-eps, delta or inf]``; ``A = 0``:
+    unbounded. The ratio moves the objective (nonzero gradient) exactly where the clamp does not bite.
+    """
+    zero = torch.zeros((), dtype=advantages.dtype, device=advantages.device)
+    lower = torch.where(advantages < 0, zero + (1 - epsilon), zero)
+    cap = float("inf") if delta is None else delta
+    upper = torch.where(advantages > 0, zero + (1 + epsilon_high), zero + cap)
+    return lower, upper
 
 
 def kl_estimate(logp: torch.Tensor, logp_ref: torch.Tensor, *, estimator: str = "k3") -> torch.Tensor:
@@ -223,3 +241,23 @@ def kl_estimate(logp: torch.Tensor, logp_ref: torch.Tensor, *, estimator: str = 
         return 0.5 * d.square()
     d = d.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
     return torch.expm1(-d) + d
+
+
+def kl_value_and_grad(d: torch.Tensor, estimator: str, *, need_grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`kl_estimate` of ``d = logp - logp_ref`` and its derivative in ``d``, without autograd.
+
+    :func:`grpo_loss` uses this to build its gradient in the forward pass; a test checks it against
+    autograd through :func:`kl_estimate`.
+    """
+    if estimator == "k1":
+        return d, (torch.ones_like(d) if need_grad else None)
+    if estimator == "k2":
+        return 0.5 * d.square(), (d if need_grad else None)
+    lowest, highest = torch.aminmax(d)
+    outside = bool(lowest < -LOG_RATIO_CLAMP) or bool(highest > LOG_RATIO_CLAMP)
+    neg_d = d.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).neg_() if outside else d.neg()
+    e = torch.expm1(neg_d)
+    grad = e.neg() if need_grad else None
+    if grad is not None and outside:
+        grad.masked_fill_(neg_d != -d, 0.0)  # flat where the clamp holds, as autograd would say
+    return e.sub_(neg_d), grad

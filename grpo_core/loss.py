@@ -10,15 +10,15 @@ from grpo_core import _checks
 from grpo_core.functional import (
     ADVANTAGE_SCALES,
     KL_ESTIMATORS,
+    LOG_RATIO_CLAMP,
     RATIO_LEVELS,
     _as_mask,
     _as_token_tensor,
     _check_clip,
-    clipped_surrogate,
     group_advantages,
     group_reward_std,
-    kl_estimate,
-    probability_ratio,
+    kl_value_and_grad,
+    ratio_bounds,
 )
 
 LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
@@ -56,17 +56,30 @@ class GRPOLossResult:
             ``clip_ratio/region_mean``: either; ``ratio_mean``: mean ratio over real tokens;
             ``advantage_mean``/``advantage_std``: over completions; ``completion_length``: mean real tokens.
         advantages: ``(B, G)`` advantages used (detached), after any KL-in-reward penalty.
-        ratio: ``(N, T)`` or ``(N, 1)`` probability ratios (detached).
     """
 
     loss: torch.Tensor
     metrics: dict[str, float] = field(default_factory=dict)
     advantages: torch.Tensor | None = None
-    ratio: torch.Tensor | None = None
 
 
-def _masked_mean(values: torch.Tensor, real: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    return torch.where(real, values, 0.0).sum() / count
+class _LossWithGradient(torch.autograd.Function):
+    """A scalar whose gradient in ``logp_new`` was already computed in the forward pass.
+
+    grpo_loss is a sum of elementwise terms with closed-form derivatives, so building the gradient
+    alongside the value takes ~4x fewer passes over the (N, T) tensors than recording every op for
+    autograd. gradcheck in the tests holds this gradient to finite differences.
+    """
+
+    @staticmethod
+    def forward(ctx, logp_new, value, grad):
+        ctx.save_for_backward(grad)
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output, None, None
 
 
 def grpo_loss(
@@ -103,8 +116,8 @@ def grpo_loss(
             (``logp_new.detach()``, as TRL with ``num_iterations=1``): every ratio is exactly 1.
         logp_ref: same shape, under the frozen reference policy. May be ``None`` when ``beta == 0``.
         rewards: ``(B, G)``, or ``(G,)`` for one group; finite.
-        mask: ``(N, T)`` (or ``(N,)``), 1 on real tokens, 0 on padding. ``None``: all tokens are real.
-            Padding never changes the loss, whatever it holds.
+        mask: ``(N, T)`` (or ``(N,)``), 1 on real tokens, 0 on padding: bool, or 0/1 of any dtype.
+            ``None``: all tokens are real. Padding never changes the loss, whatever finite values it holds.
         epsilon, epsilon_high, delta: clip bounds, see :func:`clipped_surrogate`.
         beta: KL weight >= 0 (DeepSeekMath 0.04; TRL's default is 0 since Dr. GRPO/DAPO dropped it).
         kl_estimator: ``"k1"``, ``"k2"`` or ``"k3"``, see :func:`kl_estimate`.
@@ -152,59 +165,100 @@ def grpo_loss(
     n, t = new.shape
     if groups.numel() != n:
         raise ValueError(f"logp_new must have N = B*G = {groups.numel()} rows, one per completion; got {n}")
-    real = _as_mask(mask, "logp_new", new)
-    if real is None:
-        real = torch.ones_like(new, dtype=torch.bool)
+    if mask is not None:
+        _as_mask(mask, "logp_new", new)  # shape check
     if max_completion_length is None:
         max_completion_length = t
     elif isinstance(max_completion_length, bool) or not isinstance(max_completion_length, int) or max_completion_length < 1:
         raise ValueError(f"max_completion_length must be an int >= 1; got {max_completion_length!r}")
+    low, high = _check_clip(epsilon, epsilon_high, delta)
+    dtype = new.dtype
+    sequence_level = importance_sampling_level == "sequence"
 
-    tokens_per_row = real.sum(dim=-1)
-    token_count = tokens_per_row.sum().clamp(min=1)
+    # Everything below is elementwise over (N, T) plus sums, so the gradient in logp_new is built
+    # alongside the value (see _LossWithGradient); each line is one pass over memory, which is what
+    # the time of this function is made of.
+    with torch.no_grad():
+        new_values = new.detach()
+        if mask is None:
+            real_f = torch.ones_like(new_values)
+        else:
+            real_f = mask.reshape(new.shape)
+            real_f = real_f if real_f.dtype == dtype else (real_f != 0).to(dtype)
+        tokens_per_row = real_f.sum(dim=-1, keepdim=True)  # (N, 1)
+        token_count = tokens_per_row.sum().clamp(min=1)
+        # loss = sum over tokens of per_token_loss * real * row_scale, by loss_type.
+        if loss_type == "grpo":
+            row_scale = 1.0 / (tokens_per_row.clamp(min=1) * n)
+        elif loss_type in ("bnpo", "dapo"):
+            row_scale = (1.0 / token_count).expand(n, 1)
+        else:
+            row_scale = torch.full((n, 1), 1.0 / (n * max_completion_length), dtype=dtype, device=new.device)
 
-    kl = None if ref is None else torch.where(real, kl_estimate(new, ref, estimator=kl_estimator), 0.0)
-    shaped = groups
-    if kl is not None and kl_in == "reward" and beta > 0:
-        shaped = groups - beta * kl.detach().sum(dim=-1).reshape(groups.shape).to(groups.dtype)
-    advantages = group_advantages(shaped, scale=scale_rewards, eps=eps)
-    adv = advantages.reshape(n, 1).to(new.dtype)
+        kl = kl_grad = None
+        if ref is not None:
+            kl, kl_grad = kl_value_and_grad(new_values - ref, kl_estimator, need_grad=kl_in == "loss" and beta > 0)
+        shaped = groups
+        if kl is not None and kl_in == "reward" and beta > 0:
+            shaped = groups - beta * (kl * real_f).sum(dim=-1).reshape(groups.shape).to(groups.dtype)
+        advantages = group_advantages(shaped, scale=scale_rewards, eps=eps)
+        adv = advantages.reshape(n, 1).to(dtype)
 
-    ratio = probability_ratio(new, old, real, level=importance_sampling_level)
-    surrogate = clipped_surrogate(ratio, adv, epsilon=epsilon, epsilon_high=epsilon_high, delta=delta)
-    per_token = -surrogate
-    if kl is not None and kl_in == "loss" and beta > 0:
-        per_token = per_token + beta * kl
-    per_token = torch.where(real, per_token, 0.0)
-
-    if loss_type == "grpo":
-        loss = (per_token.sum(dim=-1) / tokens_per_row.clamp(min=1)).mean()
-    elif loss_type in ("bnpo", "dapo"):
-        loss = per_token.sum() / token_count
-    else:
-        loss = per_token.sum() / (n * max_completion_length)
+        log_ratio = new_values - old
+        if sequence_level:  # GSPO: one ratio per completion, (N, 1)
+            log_ratio = (log_ratio * real_f).sum(dim=-1, keepdim=True) / tokens_per_row.clamp(min=1)
+        ratio = log_ratio.clamp_(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp_()
+        # clipped_surrogate == A * clamp(r, lower, upper); the gradient flows where the clamp does not bite.
+        lower, upper = ratio_bounds(adv, epsilon=low, epsilon_high=high, delta=delta)
+        held = torch.clamp(ratio, min=lower, max=upper)
+        flat = held != ratio
+        # Tokens held by the delta cap are not PPO clipping: TRL's clip_ratio/* leave them out.
+        capped = (ratio > delta) & (adv < 0) if delta is not None else None
+        if sequence_level:
+            row_weight = -adv * row_scale * tokens_per_row  # d loss / d held_i
+            value = (held * row_weight).sum()
+            ratio_sum = (ratio * tokens_per_row).sum()
+            grad = (ratio * row_weight).masked_fill_(flat, 0.0) * (real_f / tokens_per_row.clamp(min=1))
+            flat_per_row = flat * tokens_per_row
+        else:
+            token_weight = real_f * (-adv * row_scale)  # d loss / d held_it
+            value = torch.vdot(held.reshape(-1), token_weight.reshape(-1))
+            ratio_sum = torch.vdot(ratio.reshape(-1), real_f.reshape(-1))
+            grad = ratio.mul_(token_weight).masked_fill_(flat, 0.0)
+            flat_per_row = real_f.where(flat, 0.0).sum(dim=-1, keepdim=True)
+        if kl is not None:
+            kl_sum = torch.vdot(kl.reshape(-1), real_f.reshape(-1))
+        if kl_grad is not None:
+            weights = real_f * row_scale
+            value += beta * torch.vdot(kl.reshape(-1), weights.reshape(-1))
+            grad.addcmul_(kl_grad, weights, value=beta)
+    loss = _LossWithGradient.apply(new, value, grad) if new.requires_grad else value
 
     with torch.no_grad():
-        low, high = _check_clip(epsilon, epsilon_high, delta)
-        r = ratio.detach().expand_as(new)
-        low_clipped = (r < 1 - low) & (adv < 0)
-        high_clipped = (r > 1 + high) & (adv > 0)
+        negative = adv < 0
+        low_count = (flat_per_row * negative).sum()
+        if capped is not None:
+            capped_per_row = capped * tokens_per_row if sequence_level else real_f.where(capped, 0.0).sum(-1, keepdim=True)
+            low_count = low_count - capped_per_row.sum()
+        high_count = (flat_per_row * (adv > 0)).sum()
         std = group_reward_std(groups)
         zero = torch.zeros((), dtype=groups.dtype, device=groups.device)
+        as_metric = lambda x: x.to(groups.dtype)  # noqa: E731
         values = torch.stack([
-            loss.detach().to(groups.dtype),
+            as_metric(loss.detach()),
             groups.mean(),
             std.mean(),
             (std == 0).to(groups.dtype).mean(),
-            zero if kl is None else (kl.sum() / token_count).to(groups.dtype),
-            (low_clipped & real).sum().to(groups.dtype) / token_count,
-            (high_clipped & real).sum().to(groups.dtype) / token_count,
-            ((low_clipped | high_clipped) & real).sum().to(groups.dtype) / token_count,
-            _masked_mean(r, real, token_count).to(groups.dtype),
-            advantages.mean().to(groups.dtype),
-            advantages.std().to(groups.dtype) if n > 1 else zero,
-            tokens_per_row.to(groups.dtype).mean(),
+            zero if kl is None else as_metric(kl_sum / token_count),
+            as_metric(low_count / token_count),
+            as_metric(high_count / token_count),
+            as_metric((low_count + high_count) / token_count),
+            as_metric(ratio_sum / token_count),
+            as_metric(advantages.mean()),
+            as_metric(advantages.std()) if n > 1 else zero,
+            as_metric(tokens_per_row.mean()),
         ])
-        values = torch.nan_to_num(values, nan=0.0, posinf=torch.finfo(values.dtype).max, neginf=-torch.finfo(values.dtype).max)
+        big = torch.finfo(values.dtype).max
+        values = torch.nan_to_num(values, nan=0.0, posinf=big, neginf=-big)
     metrics = dict(zip(METRIC_NAMES, values.tolist()))
-    return GRPOLossResult(loss=loss, metrics=metrics, advantages=advantages.detach().reshape(rewards.shape), ratio=ratio.detach())
+    return GRPOLossResult(loss=loss, metrics=metrics, advantages=advantages.reshape(rewards.shape))

@@ -1,0 +1,111 @@
+"""Benchmark of grpo_core's hot paths, as ratios measured side by side in one run.
+
+    .venv/bin/python bench/bench_core.py [--quick]
+
+1. ``group_advantages`` on 100,000 groups x 8 against a Python loop over groups calling the seed
+   notebook's 1-D z-score, and against one elementwise pass over the same rewards.
+2. ``grpo_loss`` forward + backward on 1,024 completions x 1,024 tokens (float32, CPU) against one
+   elementwise pass ``(logp_new - logp_old).exp().sum()`` forward + backward: the memory-traffic floor.
+
+Absolute times vary between runs on a shared machine; the ratios are what this prints for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from grpo_core import group_advantages, grpo_loss  # noqa: E402
+
+
+def median_times(fns: dict, repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median seconds of each function, timed in turns (A, B, A, B, ...) so that load on a shared
+    machine hits all of them alike and their ratio stays meaningful."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def notebook_zscore(rewards: torch.Tensor) -> torch.Tensor:
+    """The seed notebook's 1-D function (section 4.1), the loop baseline."""
+    mean = rewards.mean()
+    std = rewards.std()
+    if std < 1e-8:
+        return torch.zeros_like(rewards)
+    return (rewards - mean) / (std + 1e-8)
+
+
+def bench_advantages(groups: int, repeats: int) -> dict[str, float]:
+    gen = torch.Generator().manual_seed(0)
+    rewards = torch.randint(0, 2, (groups, 8), generator=gen).float()
+    rewards[::7] += torch.rand(8, generator=gen)  # some continuous groups too
+
+    def loop():
+        return torch.stack([notebook_zscore(row) for row in rewards])
+
+    start = time.perf_counter()
+    looped = loop()
+    t_loop = time.perf_counter() - start
+    batched = group_advantages(rewards)
+    assert torch.allclose(batched, looped, atol=1e-5), "batched and looped advantages disagree"
+    med = median_times({"batched_s": lambda: group_advantages(rewards), "pass_s": lambda: rewards * 2.0}, repeats)
+    return {"loop_s": t_loop, **med}
+
+
+def bench_loss(n: int, t: int, repeats: int) -> dict[str, float]:
+    gen = torch.Generator().manual_seed(1)
+    new = (-3 * torch.rand(n, t, generator=gen)).requires_grad_()
+    old = new.detach() + 0.1 * torch.randn(n, t, generator=gen)
+    ref = new.detach() + 0.1 * torch.randn(n, t, generator=gen)
+    rewards = torch.randint(0, 2, (n // 8, 8), generator=gen).float()
+    lengths = torch.randint(t // 4, t + 1, (n, 1), generator=gen)
+    mask = (torch.arange(t) < lengths).float()
+
+    def full():
+        new.grad = None
+        grpo_loss(new, old, ref, rewards, mask).loss.backward()
+
+    def floor():
+        new.grad = None
+        (new - old).exp().sum().backward()
+
+    return median_times({"loss_s": full, "floor_s": floor}, repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    groups, n, t, repeats = (10_000, 256, 256, 5) if args.quick else (100_000, 1024, 1024, 21)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+
+    adv = bench_advantages(groups, repeats)
+    print(f"\ngroup_advantages on {groups:,} groups x 8 (median of {repeats}, timed in turns; loop run once)")
+    print(f"  python loop over groups : {adv['loop_s'] * 1e3:10.2f} ms")
+    print(f"  batched group_advantages: {adv['batched_s'] * 1e3:10.3f} ms")
+    print(f"  one elementwise pass    : {adv['pass_s'] * 1e3:10.3f} ms")
+    print(f"  speed-up over the loop  : {adv['loop_s'] / adv['batched_s']:10.0f} x   (target >= 300)")
+    print(f"  time / elementwise pass : {adv['batched_s'] / adv['pass_s']:10.1f} x")
+
+    loss = bench_loss(n, t, repeats)
+    print(f"\ngrpo_loss forward + backward on {n} x {t} float32 (median of {repeats}, timed in turns)")
+    print(f"  grpo_loss               : {loss['loss_s'] * 1e3:10.2f} ms")
+    print(f"  (new-old).exp().sum() fb: {loss['floor_s'] * 1e3:10.2f} ms")
+    print(f"  ratio to the floor      : {loss['loss_s'] / loss['floor_s']:10.2f} x   (target <= 4)")
+
+
+if __name__ == "__main__":
+    main()
