@@ -1,6 +1,14 @@
 """GRPO Explorer: the Streamlit entry point (`streamlit run app/main.py`)."""
 
+import sys
+from pathlib import Path
+
 import streamlit as st
+
+# `streamlit run app/main.py` puts app/ on sys.path, not the project root that holds grpo_core.
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
 st.set_page_config(page_title="GRPO Explorer", page_icon="🎲", layout="wide")
 

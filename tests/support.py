@@ -70,7 +70,11 @@ def wait_healthy(url: str, timeout: float = 60.0) -> None:
 def streamlit_server(port: int | None = None, *, extra_args: list[str] | None = None, env: dict | None = None):
     """Run ``streamlit run app/main.py`` on 127.0.0.1; yield ``(base_url, Popen)``; stop it by PID."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN),
+    # The `streamlit` script itself, as the README runs it (`python -m streamlit` would add the cwd to
+    # sys.path and hide an import that only works from the project root).
+    script = Path(sys.executable).with_name("streamlit")
+    launcher = [str(script)] if script.exists() else [sys.executable, "-m", "streamlit"]
+    cmd = [*launcher, "run", str(MAIN),
            "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
            "--browser.gatherUsageStats", "false", *(extra_args or [])]
     log = open(ROOT / ".pytest_cache" / f"streamlit-{port}.log", "wb") if (ROOT / ".pytest_cache").exists() else subprocess.DEVNULL

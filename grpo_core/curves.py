@@ -1,0 +1,446 @@
+"""The computations behind the explorer's "Ratio and clipping" and "KL and beta" pages.
+
+Pure torch, no Streamlit: curves of the clipped objective and its autograd gradient, the clip status of one
+(ratio, advantage) point, the KL-penalised total reward, and a Monte-Carlo lab that compares the k1/k2/k3
+KL estimators of :func:`grpo_core.kl_estimate` with the exact KL.
+
+Every function raises ``ValueError`` naming the argument when an argument is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.distributions import Categorical, Normal, kl_divergence
+
+from grpo_core import _checks
+from grpo_core.functional import KL_ESTIMATORS, _check_clip, clipped_surrogate, kl_estimate
+
+#: Bounds of the estimator lab, so that one request costs at most ~2M samples.
+MAX_SAMPLES = 10_000
+MAX_TRIALS = 200
+MAX_CATEGORIES = 16
+
+
+def _finite(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return float(value)
+
+
+def _positive(name: str, value) -> float:
+    value = _finite(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0; got {value!r}")
+    return value
+
+
+def _count(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an int in [{low}, {high}]; got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------------------
+# Ratio and clipping
+# --------------------------------------------------------------------------------------------------------
+
+
+def trust_region(epsilon: float = 0.2, epsilon_high: float | None = None) -> tuple[float, float]:
+    r"""The ratio interval :math:`[1-\varepsilon,\ 1+\varepsilon_{high}]` inside which nothing is clipped.
+
+    ``epsilon_high`` defaults to ``epsilon`` (symmetric PPO clipping).
+    """
+    low, high = _check_clip(epsilon, epsilon_high, None)
+    return 1.0 - low, 1.0 + high
+
+
+@dataclass(frozen=True)
+class SurrogateCurve:
+    """The clipped objective along a sweep of ratios, for one advantage.
+
+    Attributes:
+        ratio: ``(R,)`` the ratios (detached copy of the input).
+        objective: ``(R,)`` :func:`grpo_core.clipped_surrogate` at each ratio.
+        unclipped: ``(R,)`` ``ratio * advantage``, the plain policy-gradient surrogate.
+        gradient: ``(R,)`` d objective / d ratio, from ``torch.autograd``: ``advantage`` where the
+            objective follows the ratio, 0 where clipping (or ``delta``) holds it flat.
+    """
+
+    ratio: torch.Tensor
+    objective: torch.Tensor
+    unclipped: torch.Tensor
+    gradient: torch.Tensor
+
+
+def surrogate_curve(
+    ratios: torch.Tensor,
+    advantage: float,
+    *,
+    epsilon: float = 0.2,
+    epsilon_high: float | None = None,
+    delta: float | None = None,
+) -> SurrogateCurve:
+    r"""The clipped objective :math:`\min(\min(r,\delta)A,\ \operatorname{clip}(r,1-\varepsilon,1+\varepsilon_{high})A)`
+    and its derivative in :math:`r`, for every ratio in ``ratios``.
+
+    The derivative is what the policy update actually receives, so it is taken with ``torch.autograd``
+    through :func:`grpo_core.clipped_surrogate` itself rather than written down by hand. Each ratio is an
+    independent point, so one backward pass of ``objective.sum()`` gives every derivative.
+
+    Args:
+        ratios: ``(R,)`` probability ratios :math:`\pi_\theta/\pi_{old}` >= 0, finite, floating point.
+        advantage: the completion's advantage :math:`A` (a finite number).
+        epsilon, epsilon_high, delta: clip bounds, see :func:`grpo_core.clipped_surrogate`.
+
+    Returns:
+        :class:`SurrogateCurve` of ``(R,)`` tensors with the dtype and device of ``ratios``.
+    """
+    ratios = _checks.tensor("ratios", ratios)
+    if ratios.dim() != 1:
+        raise ValueError(f"ratios must have shape (R,); got {tuple(ratios.shape)}")
+    if not torch.isfinite(ratios).all() or (ratios < 0).any():
+        raise ValueError("ratios must be finite and >= 0")
+    advantage = _finite("advantage", advantage)
+    ratio = ratios.detach().clone().requires_grad_(True)
+    adv = torch.tensor(advantage, dtype=ratio.dtype, device=ratio.device)
+    with torch.enable_grad():
+        objective = clipped_surrogate(ratio, adv, epsilon=epsilon, epsilon_high=epsilon_high, delta=delta)
+        (gradient,) = torch.autograd.grad(objective.sum(), ratio)
+    return SurrogateCurve(
+        ratio=ratio.detach(),
+        objective=objective.detach(),
+        unclipped=ratio.detach() * adv,
+        gradient=gradient,
+    )
+
+
+#: The reasons :func:`clip_status` gives, in words a page can fill in.
+CLIP_REASONS = {
+    "zero_advantage": "A = 0: this completion is exactly as good as its group's average, so there is no "
+    "signal to follow; the objective is 0 and flat whatever the ratio.",
+    "inside": "the ratio is inside the trust region [{low:g}, {high:g}]: nothing is clipped and the "
+    "gradient is A = {advantage:g}.",
+    "above_positive": "ratio {ratio:g} > 1+ε_high = {high:g} and A > 0: the update has already made this "
+    "completion more likely by enough; the objective is held at {high:g}·A and the gradient is 0.",
+    "below_negative": "ratio {ratio:g} < 1−ε = {low:g} and A < 0: the update has already made this "
+    "completion less likely by enough; the objective is held at {low:g}·A and the gradient is 0.",
+    "below_positive": "ratio {ratio:g} < 1−ε = {low:g} but A > 0: the good completion became less likely, "
+    "and moving back up is allowed, so the unclipped term is the smaller one; not clipped, gradient "
+    "A = {advantage:g}.",
+    "above_negative": "ratio {ratio:g} > 1+ε_high = {high:g} but A < 0: the bad completion became more "
+    "likely, and pushing it back down is allowed, so the unclipped term is the smaller one; not clipped, "
+    "gradient A = {advantage:g}.",
+    "dual_clip": "ratio {ratio:g} > δ = {delta:g} and A < 0: dual clip caps the penalty of a bad completion "
+    "whose ratio exploded at δ·A, so one stale token cannot dominate the batch; gradient 0.",
+}
+
+
+@dataclass(frozen=True)
+class ClipStatus:
+    """Where one (ratio, advantage) point sits on the clipped objective, and why.
+
+    Attributes:
+        ratio, advantage: the point.
+        objective: the clipped objective at the point.
+        unclipped: ``ratio * advantage``.
+        gradient: d objective / d ratio at the point (autograd).
+        clipped: True when clipping or dual clip holds the objective flat (gradient 0 although A != 0).
+        reason: a key of :data:`CLIP_REASONS`.
+        low, high: the trust region ``1 - epsilon``, ``1 + epsilon_high``.
+        delta: the dual-clip bound or None.
+    """
+
+    ratio: float
+    advantage: float
+    objective: float
+    unclipped: float
+    gradient: float
+    clipped: bool
+    reason: str
+    low: float
+    high: float
+    delta: float | None
+
+    def explanation(self) -> str:
+        """The reason in words, with this point's numbers filled in."""
+        return CLIP_REASONS[self.reason].format(
+            ratio=round(self.ratio, 4), advantage=round(self.advantage, 4), low=round(self.low, 4),
+            high=round(self.high, 4), delta=None if self.delta is None else round(self.delta, 4),
+        )
+
+
+def clip_status(
+    ratio: float,
+    advantage: float,
+    *,
+    epsilon: float = 0.2,
+    epsilon_high: float | None = None,
+    delta: float | None = None,
+) -> ClipStatus:
+    r"""Evaluate one point and classify it: inside the trust region, clipped (and on which side), or not
+    clipped although outside (the pessimistic ``min`` lets the gradient through when it moves the ratio
+    back toward 1), or dual-clipped.
+
+    A point exactly on a bound counts as not clipped, as in TRL's ``clip_ratio`` metrics.
+
+    Args:
+        ratio: the ratio, finite, >= 0.
+        advantage: the advantage, finite.
+        epsilon, epsilon_high, delta: clip bounds, see :func:`grpo_core.clipped_surrogate`.
+    """
+    ratio = _finite("ratio", ratio)
+    if ratio < 0:
+        raise ValueError(f"ratio must be >= 0; got {ratio!r}")
+    advantage = _finite("advantage", advantage)
+    low, high = trust_region(epsilon, epsilon_high)
+    curve = surrogate_curve(torch.tensor([ratio], dtype=torch.float64), advantage,
+                            epsilon=epsilon, epsilon_high=epsilon_high, delta=delta)
+    if advantage == 0:
+        reason = "zero_advantage"
+    elif advantage > 0:
+        reason = "above_positive" if ratio > high else "below_positive" if ratio < low else "inside"
+    elif delta is not None and ratio > delta:
+        reason = "dual_clip"
+    else:
+        reason = "below_negative" if ratio < low else "above_negative" if ratio > high else "inside"
+    return ClipStatus(
+        ratio=ratio,
+        advantage=advantage,
+        objective=curve.objective.item(),
+        unclipped=curve.unclipped.item(),
+        gradient=curve.gradient.item(),
+        clipped=reason in ("above_positive", "below_negative", "dual_clip"),
+        reason=reason,
+        low=low,
+        high=high,
+        delta=None if delta is None else float(delta),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# KL and beta
+# --------------------------------------------------------------------------------------------------------
+
+
+def total_reward(r_outcome, betas: torch.Tensor, kls: torch.Tensor) -> torch.Tensor:
+    r"""The KL-penalised reward :math:`R_{total} = R_{outcome} - \beta \cdot \mathrm{KL}` on a grid.
+
+    Args:
+        r_outcome: the outcome reward: a finite number, or a ``(K,)`` tensor (one per KL value).
+        betas: ``(B,)`` KL weights >= 0.
+        kls: ``(K,)`` KL values >= 0.
+
+    Returns:
+        ``(K, B)``: row ``k`` is the total reward of KL value ``k`` along ``betas``.
+    """
+    betas = _checks.tensor("betas", betas)
+    kls = _checks.tensor("kls", kls)
+    if betas.dim() != 1 or kls.dim() != 1:
+        raise ValueError(f"betas and kls must be 1-D; got {tuple(betas.shape)} and {tuple(kls.shape)}")
+    if not torch.isfinite(betas).all() or (betas < 0).any():
+        raise ValueError("betas must be finite and >= 0")
+    if not torch.isfinite(kls).all() or (kls < 0).any():
+        raise ValueError("kls must be finite and >= 0")
+    if isinstance(r_outcome, torch.Tensor):
+        r = _checks.tensor("r_outcome", r_outcome)
+        if r.shape not in ((), kls.shape) or not torch.isfinite(r).all():
+            raise ValueError(f"r_outcome must be finite, a number or shape {tuple(kls.shape)}; got {tuple(r.shape)}")
+        r = r.reshape(-1, 1) if r.dim() else r
+    else:
+        r = _finite("r_outcome", r_outcome)
+    return r - kls.unsqueeze(-1) * betas.unsqueeze(0)
+
+
+@dataclass(frozen=True)
+class EstimatorLab:
+    """k1/k2/k3 Monte-Carlo KL estimates against the exact KL, repeated over independent trials.
+
+    Each trial draws ``num_samples`` tokens from the policy and averages each estimator over them, which
+    is what a training step does with its sampled tokens.
+
+    Attributes:
+        exact: the exact :math:`\\mathrm{KL}(\\pi\\,\\|\\,\\pi_{ref})`.
+        estimators: ``("k1", "k2", "k3")``.
+        trial_estimates: ``(3, trials)``: each estimator's ``num_samples``-sample mean, per trial.
+        mean: ``(3,)`` mean over trials of the estimates.
+        bias: ``(3,)`` ``mean - exact``.
+        spread: ``(3,)`` std over trials of the estimates (the noise of one estimate from N samples).
+        sample_std: ``(3,)`` std of a single-sample estimate (over all samples drawn).
+        frac_negative_samples: ``(3,)`` fraction of single-sample estimates < 0 (k1 only can be).
+        frac_negative_trials: ``(3,)`` fraction of trials whose N-sample estimate is < 0.
+        num_samples, num_trials, seed: what was drawn.
+    """
+
+    exact: float
+    estimators: tuple[str, ...]
+    trial_estimates: torch.Tensor
+    mean: torch.Tensor
+    bias: torch.Tensor
+    spread: torch.Tensor
+    sample_std: torch.Tensor
+    frac_negative_samples: torch.Tensor
+    frac_negative_trials: torch.Tensor
+    num_samples: int
+    num_trials: int
+    seed: int
+
+
+def _stats(exact: float, trial_estimates: torch.Tensor, sample_mean: torch.Tensor, sample_sq_mean: torch.Tensor,
+           frac_negative_samples: torch.Tensor, num_samples: int, num_trials: int, seed: int) -> EstimatorLab:
+    """``trial_estimates``: ``(3, trials)`` float64; the others ``(3,)`` over all single samples."""
+    total = num_samples * num_trials
+    mean = trial_estimates.mean(dim=-1)
+    spread = torch.zeros_like(mean) if num_trials == 1 else trial_estimates.std(dim=-1)
+    # Unbiased variance of single-sample estimates from their first two moments.
+    sample_var = (sample_sq_mean - sample_mean.square()).clamp(min=0) * (total / max(total - 1, 1))
+    return EstimatorLab(
+        exact=float(exact),
+        estimators=KL_ESTIMATORS,
+        trial_estimates=trial_estimates,
+        mean=mean,
+        bias=mean - exact,
+        spread=spread,
+        sample_std=sample_var.sqrt() if total > 1 else torch.zeros_like(mean),
+        frac_negative_samples=frac_negative_samples,
+        frac_negative_trials=(trial_estimates < 0).double().mean(dim=-1),
+        num_samples=num_samples,
+        num_trials=num_trials,
+        seed=seed,
+    )
+
+
+def _lab_sizes(num_samples, num_trials, seed) -> tuple[int, int, int]:
+    return (_count("num_samples", num_samples, 1, MAX_SAMPLES), _count("num_trials", num_trials, 1, MAX_TRIALS),
+            _count("seed", seed, 0, 2**63 - 1))
+
+
+def gaussian_kl(mu: float, sigma: float, mu_ref: float, sigma_ref: float) -> float:
+    r"""Exact :math:`\mathrm{KL}(\mathcal N(\mu,\sigma^2)\,\|\,\mathcal N(\mu_{ref},\sigma_{ref}^2))`
+
+    .. math::
+        \log\frac{\sigma_{ref}}{\sigma} + \frac{\sigma^2 + (\mu-\mu_{ref})^2}{2\sigma_{ref}^2} - \frac12
+
+    (torch's closed form, ``torch.distributions.kl_divergence``). Stds must be > 0.
+    """
+    policy = Normal(torch.tensor(_finite("mu", mu), dtype=torch.float64), _positive("sigma", sigma))
+    ref = Normal(torch.tensor(_finite("mu_ref", mu_ref), dtype=torch.float64), _positive("sigma_ref", sigma_ref))
+    return kl_divergence(policy, ref).item()
+
+
+def gaussian_estimator_lab(
+    mu: float,
+    sigma: float,
+    mu_ref: float,
+    sigma_ref: float,
+    *,
+    num_samples: int = 100,
+    num_trials: int = 100,
+    seed: int = 0,
+) -> EstimatorLab:
+    """k1/k2/k3 against the exact KL for a Gaussian policy ``N(mu, sigma^2)`` and reference
+    ``N(mu_ref, sigma_ref^2)``; ``num_trials x num_samples`` draws from the policy with a
+    ``torch.Generator`` seeded with ``seed`` (same seed, same numbers). Samples are float32, every
+    average is summed in float64; the exact KL is float64.
+
+    Args:
+        num_samples: samples per estimate, in [1, :data:`MAX_SAMPLES`].
+        num_trials: independent estimates, in [1, :data:`MAX_TRIALS`].
+        seed: int >= 0.
+    """
+    exact = gaussian_kl(mu, sigma, mu_ref, sigma_ref)
+    num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
+    generator = torch.Generator().manual_seed(seed)
+    # float32 draws: up to 2M samples must stay within a page's time budget; sums are taken in float64.
+    z = torch.randn(num_trials, num_samples, generator=generator)
+    # Log-densities without the shared -log(sqrt(2 pi)), which cancels in log p - log p_ref.
+    logp = z.square().mul_(-0.5).sub_(math.log(sigma))
+    logp_ref = (z * sigma + (mu - mu_ref)).div_(sigma_ref).square_().mul_(-0.5).sub_(math.log(sigma_ref))
+    total = z.numel()
+    trial_estimates, sample_mean, sample_sq_mean, frac_negative = [], [], [], []
+    for estimator in KL_ESTIMATORS:  # one (trials, samples) tensor alive at a time
+        values = kl_estimate(logp, logp_ref, estimator=estimator)
+        trial_estimates.append(values.sum(dim=-1, dtype=torch.float64) / num_samples)
+        sample_mean.append(values.sum(dtype=torch.float64) / total)
+        sample_sq_mean.append(values.square().sum(dtype=torch.float64) / total)
+        frac_negative.append((values < 0).sum(dtype=torch.float64) / total)
+    return _stats(
+        exact,
+        trial_estimates=torch.stack(trial_estimates),
+        sample_mean=torch.stack(sample_mean),
+        sample_sq_mean=torch.stack(sample_sq_mean),
+        frac_negative_samples=torch.stack(frac_negative),
+        num_samples=num_samples, num_trials=num_trials, seed=seed,
+    )
+
+
+def _logits(name: str, value) -> torch.Tensor:
+    logits = torch.as_tensor(value, dtype=torch.float64) if not isinstance(value, torch.Tensor) else value.double()
+    if logits.dim() != 1 or not 2 <= logits.shape[0] <= MAX_CATEGORIES:
+        raise ValueError(f"{name} must have shape (C,) with 2 <= C <= {MAX_CATEGORIES}; got {tuple(logits.shape)}")
+    if not torch.isfinite(logits).all():
+        raise ValueError(f"{name} must be finite")
+    return logits
+
+
+def categorical_kl(logits, logits_ref) -> float:
+    r"""Exact :math:`\mathrm{KL}(\pi\,\|\,\pi_{ref}) = \sum_c \pi_c(\log\pi_c - \log\pi_{ref,c})` for
+    :math:`\pi = \operatorname{softmax}(\text{logits})`, ``(C,)`` logits each (sequence or tensor)."""
+    logits, logits_ref = _logits("logits", logits), _logits("logits_ref", logits_ref)
+    if logits.shape != logits_ref.shape:
+        raise ValueError(f"logits_ref must have the shape of logits {tuple(logits.shape)}; got {tuple(logits_ref.shape)}")
+    return kl_divergence(Categorical(logits=logits), Categorical(logits=logits_ref)).item()
+
+
+def categorical_estimator_lab(
+    logits,
+    logits_ref,
+    *,
+    num_samples: int = 100,
+    num_trials: int = 100,
+    seed: int = 0,
+) -> EstimatorLab:
+    """k1/k2/k3 against the exact KL for a categorical policy (a next-token distribution over ``C``
+    tokens) ``softmax(logits)`` and reference ``softmax(logits_ref)``, ``(C,)`` each. Each trial draws
+    ``num_samples`` tokens from the policy (as multinomial token counts, with a ``torch.Generator`` seeded
+    with ``seed``), and each estimator is :func:`grpo_core.kl_estimate` of the drawn tokens, averaged. See
+    :func:`gaussian_estimator_lab` for the sizes.
+    """
+    exact = categorical_kl(logits, logits_ref)
+    num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
+    logp = torch.log_softmax(_logits("logits", logits), dim=-1)
+    logp_ref = torch.log_softmax(_logits("logits_ref", logits_ref), dim=-1)
+    counts = _multinomial_counts(logp.exp(), num_samples, num_trials, torch.Generator().manual_seed(seed))
+    # Every draw of token c gives the same estimate, so each estimator's mean over a trial's N draws is
+    # its per-token value weighted by that trial's token counts.
+    per_token = torch.stack([kl_estimate(logp, logp_ref, estimator=k) for k in KL_ESTIMATORS])  # (3, C)
+    frequency = counts / num_samples  # (trials, C)
+    overall = counts.sum(dim=0) / (num_samples * num_trials)  # (C,)
+    return _stats(
+        exact,
+        trial_estimates=per_token @ frequency.T,
+        sample_mean=per_token @ overall,
+        sample_sq_mean=per_token.square() @ overall,
+        frac_negative_samples=(per_token < 0).double() @ overall,
+        num_samples=num_samples, num_trials=num_trials, seed=seed,
+    )
+
+
+def _multinomial_counts(probs: torch.Tensor, num_samples: int, num_trials: int,
+                        generator: torch.Generator) -> torch.Tensor:
+    """``(trials, C)`` token counts of ``num_samples`` i.i.d. draws from ``probs (C,)`` per trial.
+
+    Drawn as a chain of binomials (count of token c among the draws not yet given to tokens < c), which
+    has exactly the multinomial distribution and costs O(trials * C) instead of O(trials * samples).
+    """
+    counts = torch.zeros(num_trials, probs.shape[0], dtype=torch.float64)
+    left = torch.full((num_trials,), float(num_samples), dtype=torch.float64)
+    mass_left = probs.double().flip(0).cumsum(0).flip(0).tolist()  # P(token >= c)
+    for c in range(probs.shape[0] - 1):
+        share = min(max(float(probs[c]) / mass_left[c], 0.0), 1.0) if mass_left[c] > 0 else 0.0
+        counts[:, c] = torch.binomial(left, torch.full_like(left, share), generator=generator)
+        left = left - counts[:, c]
+    counts[:, -1] = left
+    return counts

@@ -1,0 +1,180 @@
+"""AppTest of the Ratio and clipping page: the numbers, words and curves it shows, and its URL state."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from grpo_core import clipped_surrogate
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+PAGE = "app_pages/ratio_clipping.py"
+
+
+def open_page(**query: str) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def rerun(at: AppTest, **values) -> AppTest:
+    for key, value in values.items():
+        widget = at.checkbox(key=key) if isinstance(value, bool) else at.slider(key=key)
+        widget.set_value(value)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def decode(values) -> np.ndarray:
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).astype(np.float64)
+    return np.asarray(values, dtype=np.float64)
+
+
+def figure(at: AppTest) -> dict:
+    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-clip_chart")]
+    return json.loads(chart.proto.spec)
+
+
+def traces(at: AppTest, name: str) -> list[dict]:
+    return [t for t in figure(at)["data"] if t.get("name") == name]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def region(at: AppTest) -> tuple[float, float]:
+    rects = [s for s in figure(at)["layout"]["shapes"] if s["type"] == "rect"]
+    assert len(rects) == 4  # one band behind each of the four panels
+    assert len({(s["x0"], s["x1"]) for s in rects}) == 1
+    return rects[0]["x0"], rects[0]["x1"]
+
+
+def test_default_is_the_notebooks_example_clipped_with_reason():
+    at = open_page()
+    assert metrics(at) == {"clipped objective J": "1.200", "unclipped r·A": "1.500", "gradient dJ/dr": "0.000",
+                           "clipped?": "yes"}
+    (reason,) = [w.value for w in at.warning]
+    assert "ratio 1.5 > 1+ε_high = 1.2 and A > 0" in reason and "gradient is 0" in reason
+    assert region(at) == pytest.approx((0.8, 1.2))
+
+
+def test_curves_are_the_core_objective_and_its_gradient():
+    at = open_page()
+    for xaxis, advantage in (("x", 1.0), ("x2", -1.0)):
+        (objective,) = [t for t in traces(at, "clipped objective J(r)") if t["xaxis"] == xaxis]
+        x, y = decode(objective["x"]), decode(objective["y"])
+        expected = clipped_surrogate(torch.tensor(x), torch.tensor(advantage), epsilon=0.2).numpy()
+        np.testing.assert_allclose(y, expected, atol=1e-6)
+        (unclipped,) = [t for t in traces(at, "unclipped r·A") if t["xaxis"] == xaxis]
+        assert unclipped["line"]["dash"] == "dash" and objective["line"].get("dash") in (None, "solid")
+        np.testing.assert_allclose(decode(unclipped["y"]), x * advantage, atol=1e-6)
+        # The gradient panel below: A where the objective follows the ratio, 0 where it is flat.
+        gx = "x3" if xaxis == "x" else "x4"
+        (gradient,) = [t for t in traces(at, "dJ/dr (autograd)") if t["xaxis"] == gx]
+        g = decode(gradient["y"])
+        flat = (x > 1.2 + 1e-6) if advantage > 0 else (x < 0.8 - 1e-6)
+        moving = ((x < 1.2 - 1e-6) if advantage > 0 else (x > 0.8 + 1e-6))
+        assert (g[flat] == 0).all() and np.allclose(g[moving], advantage)
+
+
+def test_point_is_drawn_on_its_panel():
+    at = open_page()
+    point = traces(at, "your point")
+    assert {(t["xaxis"], t["yaxis"]) for t in point} == {("x", "y"), ("x3", "y3")}  # A > 0: left column
+    assert [decode(t["x"])[0] for t in point] == pytest.approx([1.5, 1.5])
+    assert sorted(decode(t["y"])[0] for t in point) == pytest.approx([0.0, 1.2])
+    rerun(at, clip_ratio=0.5, clip_adv=-1.0)
+    point = traces(at, "your point")
+    assert {t["xaxis"] for t in point} == {"x2", "x4"}  # A < 0: right column
+    assert sorted(decode(t["y"])[0] for t in point) == pytest.approx([-0.8, 0.0])
+    assert metrics(at)["clipped objective J"] == "-0.800" and metrics(at)["clipped?"] == "yes"
+    assert "ratio 0.5 < 1−ε = 0.8 and A < 0" in at.warning[0].value
+
+
+def test_outside_but_not_clipped_is_explained():
+    at = rerun(open_page(), clip_ratio=0.5, clip_adv=1.0)
+    assert metrics(at) == {"clipped objective J": "0.500", "unclipped r·A": "0.500", "gradient dJ/dr": "1.000",
+                           "clipped?": "no"}
+    assert not at.warning
+    assert "Not clipped" in at.info[0].value and "0.5 < 1−ε = 0.8 but A > 0" in at.info[0].value
+
+
+def test_clip_higher_widens_the_top_of_the_region():
+    at = open_page()
+    assert at.slider(key="clip_eps_high").disabled
+    at = rerun(rerun(at, clip_higher=True), clip_eps_high=0.6)
+    assert region(at) == pytest.approx((0.8, 1.6))
+    assert metrics(at)["clipped objective J"] == "1.500" and metrics(at)["clipped?"] == "no"
+    assert metrics(at)["gradient dJ/dr"] == "1.000"
+
+
+def test_dual_clip_caps_the_negative_side():
+    at = rerun(open_page(), clip_ratio=4.0, clip_adv=-1.0)
+    assert metrics(at)["clipped objective J"] == "-4.000" and metrics(at)["clipped?"] == "no"
+    at = rerun(at, clip_dual=True)  # δ's default is 3
+    assert metrics(at)["clipped objective J"] == "-3.000" and metrics(at)["gradient dJ/dr"] == "0.000"
+    assert "δ = 3" in at.warning[0].value
+    (objective,) = [t for t in traces(at, "clipped objective J(r)") if t["xaxis"] == "x2"]
+    x, y = decode(objective["x"]), decode(objective["y"])
+    assert y[x > 3.0 + 1e-6] == pytest.approx(np.full((x > 3.0 + 1e-6).sum(), -3.0))
+    delta_lines = [s for s in figure(at)["layout"]["shapes"] if s["type"] == "line" and s["x0"] == 3.0]
+    assert len(delta_lines) == 2
+
+
+def test_delta_at_or_below_the_upper_bound_is_refused_with_a_message():
+    at = rerun(open_page(), clip_ratio=4.0, clip_adv=-1.0, clip_higher=True, clip_dual=True)
+    at = rerun(at, clip_eps_high=1.0, clip_delta=1.5)
+    message = " ".join(w.value for w in at.warning)
+    assert "must be greater than 1+ε_high = 2" in message
+    assert metrics(at)["clipped objective J"] == "-4.000"  # dual clip stays off, nothing crashes
+
+
+def test_query_params_open_the_shared_view():
+    at = open_page(clip_eps="0.3", clip_ratio="1.25", clip_adv="2", clip_higher="false")
+    assert at.slider(key="clip_eps").value == pytest.approx(0.3)
+    assert region(at) == pytest.approx((0.7, 1.3))
+    assert metrics(at)["clipped objective J"] == "2.500" and metrics(at)["clipped?"] == "no"
+
+
+@pytest.mark.parametrize("query", [
+    {"clip_eps": "abc", "clip_ratio": "99", "clip_adv": "nan"},
+    {"clip_eps": "<script>alert(1)</script>", "clip_delta": "1e309", "clip_dual": "maybe"},
+])
+def test_hostile_query_is_ignored_with_a_notice(query):
+    at = open_page(**query)
+    notice = at.warning[0].value
+    assert "could not be used" in notice and "script" not in notice.lower()
+    assert at.slider(key="clip_eps").value == pytest.approx(0.2)
+    assert metrics(at)["clipped objective J"] == "1.200"
+
+
+def test_every_control_has_help_a_range_and_a_url_key():
+    at = open_page()
+    for slider in at.slider:
+        assert slider.help and slider.min is not None and slider.max is not None and slider.key.startswith("clip_")
+    for box in at.checkbox:
+        assert box.help and box.key.startswith("clip_")
+    assert len(at.slider) == 5 and len(at.checkbox) == 2
+    assert any(e.label == "Think about it" for e in at.expander)
+
+
+def test_zero_advantage_draws_no_point_and_says_why():
+    at = rerun(open_page(), clip_adv=0.0)
+    assert traces(at, "your point") == []
+    assert metrics(at)["gradient dJ/dr"] == "0.000" and metrics(at)["clipped?"] == "no"
+    assert "A = 0" in at.info[0].value
+    (objective,) = [t for t in traces(at, "clipped objective J(r)") if t["xaxis"] == "x"]
+    assert np.isfinite(decode(objective["y"])).all()  # the panels fall back to A = ±1, never NaN

@@ -1,0 +1,16 @@
+"""The benchmarks under bench/ run and print their ratios (a smoke run with small sizes, no timing bound).
+
+The batched-vs-loop agreement is asserted inside bench_core itself; here a broken benchmark fails CI.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_core_quick_prints_its_ratios():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_core.py"), "--quick"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "speed-up over the loop" in out and "ratio to the floor" in out

@@ -1,0 +1,296 @@
+"""grpo_core.curves against values derived by hand, and the estimator lab against its statistics."""
+
+import math
+
+import pytest
+import torch
+
+from grpo_core import clipped_surrogate
+from grpo_core.curves import (
+    CLIP_REASONS,
+    MAX_SAMPLES,
+    MAX_TRIALS,
+    categorical_estimator_lab,
+    categorical_kl,
+    clip_status,
+    gaussian_estimator_lab,
+    gaussian_kl,
+    surrogate_curve,
+    total_reward,
+    trust_region,
+)
+
+
+def _at(curve, r):
+    i = int(torch.argmin((curve.ratio - r).abs()))
+    assert curve.ratio[i].item() == pytest.approx(r)
+    return curve.objective[i].item(), curve.gradient[i].item()
+
+
+# ---- surrogate_curve --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "advantage, ratio, objective, gradient",
+    [
+        (1.0, 1.5, 1.2, 0.0),  # above 1+eps with A > 0: held at (1+eps)A, flat
+        (1.0, 0.5, 0.5, 1.0),  # below 1-eps with A > 0: the unclipped term is smaller, slope A
+        (1.0, 1.1, 1.1, 1.0),  # inside
+        (-1.0, 0.5, -0.8, 0.0),  # below 1-eps with A < 0: held at (1-eps)A, flat
+        (-1.0, 1.5, -1.5, -1.0),  # above 1+eps with A < 0: the unclipped term is smaller, slope A
+        (-2.0, 3.0, -6.0, -2.0),  # no delta: the penalty grows without bound
+        (0.0, 1.7, 0.0, 0.0),
+    ],
+)
+def test_surrogate_curve_hand_values(advantage, ratio, objective, gradient):
+    curve = surrogate_curve(torch.tensor([0.5, 1.1, 1.5, 1.7, 3.0], dtype=torch.float64), advantage, epsilon=0.2)
+    got_objective, got_gradient = _at(curve, ratio)
+    assert got_objective == pytest.approx(objective)
+    assert got_gradient == pytest.approx(gradient)
+
+
+def test_surrogate_curve_clip_higher_and_delta():
+    ratios = torch.tensor([1.25, 1.4, 2.0, 4.0], dtype=torch.float64)
+    up = surrogate_curve(ratios, 1.0, epsilon=0.2, epsilon_high=0.28)
+    assert up.objective.tolist() == pytest.approx([1.25, 1.28, 1.28, 1.28])  # 1.25 is clipped only at eps=0.2
+    assert up.gradient.tolist() == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    down = surrogate_curve(ratios, -1.0, epsilon=0.2, delta=3.0)
+    assert down.objective.tolist() == pytest.approx([-1.25, -1.4, -2.0, -3.0])
+    assert down.gradient.tolist() == pytest.approx([-1.0, -1.0, -1.0, 0.0])
+
+
+def test_surrogate_curve_gradient_matches_finite_differences():
+    # Away from the kinks, autograd's slope must equal the slope of the objective itself.
+    ratios = torch.linspace(0.05, 4.0, 400, dtype=torch.float64)
+    for advantage in (1.3, -0.7):
+        curve = surrogate_curve(ratios, advantage, epsilon=0.15, epsilon_high=0.3, delta=2.5)
+        h = 1e-6
+        plus = clipped_surrogate(ratios + h, torch.tensor(advantage, dtype=torch.float64), epsilon=0.15,
+                                 epsilon_high=0.3, delta=2.5)
+        minus = clipped_surrogate(ratios - h, torch.tensor(advantage, dtype=torch.float64), epsilon=0.15,
+                                  epsilon_high=0.3, delta=2.5)
+        kinks = torch.tensor([0.85, 1.3, 2.5], dtype=torch.float64)
+        smooth = (ratios.unsqueeze(1) - kinks).abs().min(dim=1).values > 1e-3
+        torch.testing.assert_close(curve.gradient[smooth], ((plus - minus) / (2 * h))[smooth], atol=1e-6, rtol=0)
+        torch.testing.assert_close(curve.unclipped, ratios * advantage)
+
+
+def test_surrogate_curve_keeps_dtype_and_leaves_input_alone():
+    ratios = torch.linspace(0, 2, 5)
+    curve = surrogate_curve(ratios, 1.0)
+    assert curve.objective.dtype == torch.float32 and curve.gradient.shape == (5,)
+    assert not ratios.requires_grad and not curve.objective.requires_grad
+
+
+@pytest.mark.parametrize(
+    "ratios, kwargs, match",
+    [
+        (torch.tensor([[1.0]]), {}, "ratios"),
+        (torch.tensor([float("nan")]), {}, "ratios"),
+        (torch.tensor([-0.5]), {}, "ratios"),
+        (torch.tensor([1.0]), {"delta": 1.1}, "delta"),
+        (torch.tensor([1.0]), {"epsilon": -0.1}, "epsilon"),
+    ],
+)
+def test_surrogate_curve_rejects(ratios, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        surrogate_curve(ratios, 1.0, **kwargs)
+    with pytest.raises(ValueError, match="advantage"):
+        surrogate_curve(torch.tensor([1.0]), float("inf"))
+
+
+def test_trust_region():
+    assert trust_region(0.2) == pytest.approx((0.8, 1.2))
+    assert trust_region(0.2, 0.28) == pytest.approx((0.8, 1.28))
+
+
+# ---- clip_status ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ratio, advantage, delta, reason, clipped, objective, gradient",
+    [
+        (1.5, 1.0, None, "above_positive", True, 1.2, 0.0),
+        (0.5, 1.0, None, "below_positive", False, 0.5, 1.0),
+        (0.5, -1.0, None, "below_negative", True, -0.8, 0.0),
+        (1.5, -1.0, None, "above_negative", False, -1.5, -1.0),
+        (4.0, -1.0, 3.0, "dual_clip", True, -3.0, 0.0),
+        (4.0, 1.0, 3.0, "above_positive", True, 1.2, 0.0),  # delta never matters for A > 0
+        (1.0, 2.0, None, "inside", False, 2.0, 2.0),
+        (1.2, 1.0, None, "inside", False, 1.2, 1.0),  # on the bound: not clipped, as TRL counts it
+        (2.0, 0.0, None, "zero_advantage", False, 0.0, 0.0),
+    ],
+)
+def test_clip_status(ratio, advantage, delta, reason, clipped, objective, gradient):
+    status = clip_status(ratio, advantage, epsilon=0.2, delta=delta)
+    assert (status.reason, status.clipped) == (reason, clipped)
+    assert status.objective == pytest.approx(objective)
+    assert status.gradient == pytest.approx(gradient)
+    assert status.unclipped == pytest.approx(ratio * advantage)
+    text = status.explanation()
+    assert "{" not in text and "None" not in text
+    if status.clipped:
+        assert "gradient 0" in text or "gradient is 0" in text
+
+
+def test_clip_status_words_carry_the_numbers():
+    text = clip_status(1.5, 1.0, epsilon=0.2).explanation()
+    assert "1.5" in text and "1.2" in text and "A > 0" in text
+    assert "1.28" in clip_status(1.5, 1.0, epsilon=0.2, epsilon_high=0.28).explanation()
+    assert set(CLIP_REASONS) >= {"inside", "above_positive", "below_negative", "dual_clip", "zero_advantage"}
+
+
+def test_clip_status_agrees_with_the_gradient_everywhere():
+    # "clipped" must mean exactly: A != 0 and autograd says the objective is flat there.
+    for ratio in torch.linspace(0, 5, 101, dtype=torch.float64).tolist():
+        for advantage in (-2.0, -0.5, 0.5, 2.0):
+            status = clip_status(ratio, advantage, epsilon=0.1, epsilon_high=0.3, delta=2.0)
+            assert status.clipped == (status.gradient == 0.0), (ratio, advantage, status)
+
+
+@pytest.mark.parametrize("ratio, advantage", [(float("nan"), 1.0), (-1.0, 1.0), (1.0, float("inf")), ("1", 1.0)])
+def test_clip_status_rejects(ratio, advantage):
+    with pytest.raises(ValueError):
+        clip_status(ratio, advantage)
+
+
+# ---- total_reward ---------------------------------------------------------------------------------
+
+
+def test_total_reward_grid():
+    got = total_reward(1.0, torch.tensor([0.0, 0.1, 1.0]), torch.tensor([1.0, 5.0, 10.0]))
+    expected = torch.tensor([[1.0, 0.9, 0.0], [1.0, 0.5, -4.0], [1.0, 0.0, -9.0]])
+    torch.testing.assert_close(got, expected)
+    per_kl = total_reward(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.5]), torch.tensor([2.0, 2.0]))
+    torch.testing.assert_close(per_kl, torch.tensor([[1.0, 0.0], [0.0, -1.0]]))
+
+
+@pytest.mark.parametrize(
+    "r, betas, kls",
+    [
+        (1.0, torch.tensor([-0.1]), torch.tensor([1.0])),
+        (1.0, torch.tensor([0.1]), torch.tensor([-1.0])),
+        (float("nan"), torch.tensor([0.1]), torch.tensor([1.0])),
+        (torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.1]), torch.tensor([1.0])),
+        (1.0, torch.tensor([[0.1]]), torch.tensor([1.0])),
+    ],
+)
+def test_total_reward_rejects(r, betas, kls):
+    with pytest.raises(ValueError):
+        total_reward(r, betas, kls)
+
+
+# ---- exact KL ----------------------------------------------------------------------------------------
+
+
+def test_gaussian_kl_closed_form():
+    # KL(N(0,1) || N(1,2^2)) = log 2 + (1 + 1) / 8 - 1/2
+    assert gaussian_kl(0.0, 1.0, 1.0, 2.0) == pytest.approx(math.log(2) + 0.25 - 0.5)
+    assert gaussian_kl(0.5, 1.0, 0.0, 1.0) == pytest.approx(0.125)
+    assert gaussian_kl(1.3, 0.7, 1.3, 0.7) == 0.0
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_kl(0.0, 0.0, 0.0, 1.0)
+
+
+def test_categorical_kl_by_hand():
+    p = torch.tensor([0.5, 0.25, 0.25], dtype=torch.float64)
+    q = torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64)
+    expected = (p * (p / q).log()).sum().item()  # 0.5 log 2 - 0.25 log 2 = 0.25 log 2
+    assert expected == pytest.approx(0.25 * math.log(2))
+    assert categorical_kl(p.log().tolist(), q.log().tolist()) == pytest.approx(expected)
+    assert categorical_kl([1.0, 2.0], [1.0 + 5, 2.0 + 5]) == pytest.approx(0.0, abs=1e-12)  # shift-invariant
+    for bad in ([1.0], [0.0] * 17, [float("nan"), 0.0]):
+        with pytest.raises(ValueError, match="logits"):
+            categorical_kl(bad, [0.0] * len(bad))
+    with pytest.raises(ValueError, match="logits_ref"):
+        categorical_kl([0.0, 1.0], [0.0, 1.0, 2.0])
+
+
+# ---- estimator lab --------------------------------------------------------------------------------
+
+
+LABS = [
+    ("gaussian", lambda **kw: gaussian_estimator_lab(0.5, 1.0, 0.0, 1.0, **kw)),
+    ("gaussian_wide_policy", lambda **kw: gaussian_estimator_lab(0.3, 1.3, -0.2, 1.0, **kw)),
+    ("tokens", lambda **kw: categorical_estimator_lab([2.0, 1.0, 0.5, -1.0, -2.0], [1.0, 1.0, 1.0, 0.0, 0.0], **kw)),
+]
+
+
+@pytest.mark.parametrize("name, lab", LABS, ids=[n for n, _ in LABS])
+def test_k1_and_k3_are_unbiased_within_standard_errors(name, lab):
+    result = lab(num_samples=2000, num_trials=100, seed=1)
+    assert result.trial_estimates.shape == (3, 100)
+    standard_error = result.spread / math.sqrt(result.num_trials)
+    for i in (0, 2):  # k1, k3
+        assert abs(result.bias[i].item()) < 4 * standard_error[i].item(), (result.estimators[i], result)
+    torch.testing.assert_close(result.mean, result.trial_estimates.mean(dim=1))
+    torch.testing.assert_close(result.bias, result.mean - result.exact)
+
+
+@pytest.mark.parametrize("name, lab", LABS, ids=[n for n, _ in LABS])
+def test_k2_and_k3_never_negative_k1_sometimes(name, lab):
+    result = lab(num_samples=1, num_trials=200, seed=3)
+    assert (result.trial_estimates[1:] >= 0).all()
+    assert result.frac_negative_samples[1:].tolist() == [0.0, 0.0]
+    assert result.frac_negative_samples[0].item() > 0.02  # k1 = d is negative where the reference is likelier
+
+
+def test_k2_is_biased_when_far_apart():
+    result = gaussian_estimator_lab(2.0, 1.0, 0.0, 1.0, num_samples=5000, num_trials=50, seed=0)
+    assert result.exact == pytest.approx(2.0)
+    # d = 2x - 2 with x ~ N(2, 1), so d ~ N(2, 4) and E[k2] = (4 + 2^2) / 2 = 4, twice the exact 2.
+    assert result.bias[1].item() > 1.5
+    assert abs(result.bias[2].item()) < 0.2
+
+
+def test_k3_has_the_lowest_spread_when_close():
+    result = gaussian_estimator_lab(0.1, 1.0, 0.0, 1.0, num_samples=100, num_trials=200, seed=0)
+    k1, k2, k3 = result.spread.tolist()
+    assert k3 < k1 / 5  # Schulman's example: k3's std is a small fraction of k1's
+
+
+def test_spread_shrinks_like_one_over_sqrt_n():
+    small = gaussian_estimator_lab(0.5, 1.0, 0.0, 1.0, num_samples=10, num_trials=200, seed=0)
+    large = gaussian_estimator_lab(0.5, 1.0, 0.0, 1.0, num_samples=1000, num_trials=200, seed=0)
+    ratio = small.spread / large.spread
+    assert ((ratio > 6) & (ratio < 16)).all(), ratio  # sqrt(100) = 10
+
+
+@pytest.mark.parametrize("name, lab", LABS, ids=[n for n, _ in LABS])
+def test_lab_is_seeded(name, lab):
+    a, b = lab(num_samples=50, num_trials=20, seed=7), lab(num_samples=50, num_trials=20, seed=7)
+    torch.testing.assert_close(a.trial_estimates, b.trial_estimates, rtol=0, atol=0)
+    c = lab(num_samples=50, num_trials=20, seed=8)
+    assert not torch.equal(a.trial_estimates, c.trial_estimates)
+
+
+def test_token_counts_match_the_policy():
+    # With many samples, the k1 estimate is the exact KL: sum_c p_c d_c.
+    result = categorical_estimator_lab([3.0, 0.0, -3.0], [0.0, 0.0, 0.0], num_samples=MAX_SAMPLES, num_trials=50,
+                                       seed=0)
+    assert result.mean[0].item() == pytest.approx(result.exact, rel=0.01)
+
+
+def test_single_trial_and_single_sample_give_finite_statistics():
+    for result in (gaussian_estimator_lab(0.0, 1.0, 0.0, 1.0, num_samples=1, num_trials=1, seed=0),
+                   categorical_estimator_lab([0.0, 1.0], [1.0, 0.0], num_samples=1, num_trials=1, seed=0)):
+        for field in (result.mean, result.bias, result.spread, result.sample_std):
+            assert torch.isfinite(field).all()
+        assert result.spread.tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_samples": 0}, "num_samples"),
+        ({"num_samples": MAX_SAMPLES + 1}, "num_samples"),
+        ({"num_trials": MAX_TRIALS + 1}, "num_trials"),
+        ({"num_trials": 2.5}, "num_trials"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_lab_bounds(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gaussian_estimator_lab(0.0, 1.0, 0.0, 1.0, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        categorical_estimator_lab([0.0, 1.0], [1.0, 0.0], **kwargs)
