@@ -58,3 +58,319 @@ def sign_colors(values: Sequence[float]) -> list[str]:
 def sign_patterns(values: Sequence[float]) -> list[str]:
     """Plotly ``marker.pattern.shape`` per bar: hatched for negative, so sign reads without colour."""
     return ["/" if v < 0 else "" for v in values]
+
+
+# --- Reward groups page: one bar per completion, grouped by prompt on a two-level category axis. ---
+
+def plain_label(text: str, max_len: int = 40) -> str:
+    """User text made safe and short for a Plotly label: Plotly reads ``<...>`` as markup and ``&...;`` as
+    entities, so angle brackets and ampersands become look-alikes; long text is cut with an ellipsis."""
+    text = str(text).replace("<", "‹").replace(">", "›").replace("&", "＆").replace("\n", " ")
+    return text if len(text) <= max_len else text[: max_len - 1] + "…"
+
+
+def _group_axis(group_labels: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
+    """Plotly multicategory x: ``[[group, group, ...], ["1", "2", ...]]``, one pair per bar."""
+    outer = [label for label, size in zip(group_labels, sizes) for _ in range(size)]
+    inner = [str(i + 1) for size in sizes for i in range(size)]
+    return [outer, inner]
+
+
+def _gapped(group_labels: Sequence[str], per_group: Sequence[Sequence[float]]) -> tuple[list[list], list]:
+    """x and y of one line trace per group, joined into a single trace with ``None`` breaks between groups
+    (one trace, however many groups: figure size stays linear in the number of bars)."""
+    outer, inner, ys = [], [], []
+    for label, values in zip(group_labels, per_group):
+        for i, y in enumerate(values):
+            outer.append(label)
+            inner.append(str(i + 1))
+            ys.append(y)
+        outer.append(label)
+        inner.append(str(len(values)))
+        ys.append(None)
+    return [outer, inner], ys
+
+
+def rewards_by_group(
+    group_labels: Sequence[str],
+    rewards: Sequence[Sequence[float]],
+    means: Sequence[float],
+    stds: Sequence[float],
+    hover: Sequence[Sequence[str]],
+    *,
+    height: int = HEIGHT,
+    key: str = "rewards",
+) -> go.Figure:
+    """Reward bars per group, with each group's mean (solid dash) and mean ± std (dotted dashes).
+
+    Built with :func:`house_layout` (the house style without template validation): a reward edit is a new
+    table, so these figures are rebuilt on every edit.
+    """
+    sizes = [len(r) for r in rewards]
+    flat = [v for group in rewards for v in group]
+    data = [go.Bar(
+        x=_group_axis(group_labels, sizes), y=flat, name="reward", marker_color=OKABE_ITO["sky"],
+        customdata=[h for group in hover for h in group],
+        hovertemplate="%{customdata}<br>reward %{y:.3f}<extra></extra>",
+    )]
+    # Markers are horizontal dashes so that a group of one (a single point, no line) still shows its mean.
+    x, y = _gapped(group_labels, [[m] * n for m, n in zip(means, sizes)])
+    data.append(go.Scatter(
+        x=x, y=y, name="group mean", mode="lines+markers", line=dict(color=OKABE_ITO["black"], width=3),
+        marker=dict(symbol="line-ew-open", size=28, line=dict(width=3, color=OKABE_ITO["black"])),
+        hovertemplate="mean %{y:.3f}<extra></extra>",
+    ))
+    for sign, name in ((1, "mean + std"), (-1, "mean − std")):
+        x, y = _gapped(group_labels, [[m + sign * s] * n for m, s, n in zip(means, stds, sizes)])
+        data.append(go.Scatter(
+            x=x, y=y, name="mean ± std", legendgroup="std", showlegend=sign == 1, mode="lines+markers",
+            line=dict(color=OKABE_ITO["orange"], width=3, dash="dot"),
+            marker=dict(symbol="line-ew-open", size=28, line=dict(width=3, color=OKABE_ITO["orange"])),
+            hovertemplate=f"{name} %{{y:.3f}}<extra></extra>",
+        ))
+    layout = house_layout(title="Rewards", height=height, key=key, xaxis=dict(showgrid=False),
+                          yaxis=dict(title="reward"), bargap=0.25)
+    return go.Figure(data=data, layout=layout)
+
+
+def advantages_by_group(
+    group_labels: Sequence[str],
+    advantages: Sequence[Sequence[float]],
+    hover: Sequence[Sequence[str]],
+    *,
+    title: str = "Advantages",
+    height: int = HEIGHT,
+    key: str = "advantages",
+    show_values: bool = True,
+) -> go.Figure:
+    """Advantage bars per group, sign encoded by colour *and* hatching, values printed on the bars."""
+    sizes = [len(a) for a in advantages]
+    flat = [v for group in advantages for v in group]
+    bars = go.Bar(
+        x=_group_axis(group_labels, sizes), y=flat, name="advantage",
+        marker=dict(color=sign_colors(flat), pattern=dict(shape=sign_patterns(flat), fillmode="overlay",
+                                                           fgcolor="white", size=8)),
+        # Plain "0.87"/"-0.87": the sign is already in the bar's side, colour and hatching; shorter labels fit
+        # over narrow bars at a projector-readable size (constraintext="none" stops Plotly shrinking them).
+        text=[f"{v:.2f}" for v in flat] if show_values else None, textposition="outside", cliponaxis=False,
+        textfont=dict(size=FONT_SIZE - 3), constraintext="none",
+        customdata=[h for group in hover for h in group],
+        hovertemplate="%{customdata}<br>advantage %{y:+.3f}<extra></extra>",
+    )
+    peak = max((abs(v) for v in flat), default=0.0) or 1.0
+    layout = house_layout(
+        title=title, height=height, key=key, xaxis=dict(showgrid=False),
+        yaxis=dict(title="advantage", range=[-1.25 * peak, 1.25 * peak]),
+        bargap=0.25, showlegend=False,
+        shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=0, y1=0,
+                     line=dict(color=OKABE_ITO["black"], width=1))],
+    )
+    return go.Figure(data=[bars], layout=layout)
+
+
+def subplot_grid(
+    rows: int,
+    cols: int,
+    *,
+    row_heights: Sequence[float] | None = None,
+    titles: Sequence[str] = (),
+    h_gap: float = 0.08,
+    v_gap: float = 0.08,
+) -> tuple[dict, dict[tuple[int, int], tuple[str, str]]]:
+    """A ``rows x cols`` grid of axes as a plain layout dict, and ``{(row, col): (xref, yref)}`` (1-based).
+
+    What ``plotly.subplots.make_subplots`` does, without its cost (~18 ms per call, measured: it dominated
+    a page's rerun). Axes carry :func:`house_layout`'s white-axis style, so pass the dict on as
+    ``go.Figure(data, layout=house_layout(..., **grid_layout))`` (merge your own keys in first: building a
+    figure in one go is much cheaper than many ``update_layout``/``add_shape`` calls). Columns share their
+    x axis (zoom one panel, the panels below follow); only the bottom row shows x tick labels. ``titles``
+    (row-major) go above each panel, as ``layout["annotations"]``. Add traces with ``xaxis=xref,
+    yaxis=yref``; shapes with ``xref=xref, yref=f"{yref} domain"``.
+    """
+    heights = list(row_heights or [1.0] * rows)
+    scale = (1.0 - v_gap * (rows - 1)) / sum(heights)
+    width = (1.0 - h_gap * (cols - 1)) / cols
+    refs: dict[tuple[int, int], tuple[str, str]] = {}
+    layout: dict = {"annotations": []}
+    top = 1.0
+    for r in range(1, rows + 1):
+        bottom = max(0.0, top - heights[r - 1] * scale)
+        for c in range(1, cols + 1):
+            n = (r - 1) * cols + c
+            suffix = "" if n == 1 else str(n)
+            left = (c - 1) * (width + h_gap)
+            layout[f"xaxis{suffix}"] = dict(**_WHITE_AXIS, domain=[left, left + width], anchor=f"y{suffix}",
+                                            showticklabels=r == rows,
+                                            **({} if r == 1 else {"matches": "x" if c == 1 else f"x{c}"}))
+            layout[f"yaxis{suffix}"] = dict(**_WHITE_AXIS, domain=[bottom, top], anchor=f"x{suffix}")
+            refs[(r, c)] = (f"x{suffix}", f"y{suffix}")
+            if n <= len(titles) and titles[n - 1]:
+                layout["annotations"].append(dict(
+                    text=titles[n - 1], x=left + width / 2, y=top, xref="paper", yref="paper", xanchor="center",
+                    yanchor="bottom", yshift=4, showarrow=False, font=dict(size=FONT_SIZE)))
+        top = bottom - v_gap
+    return layout, refs
+
+
+# --- Live training page: streaming curves redrawn several times a second, so figures are built cheaply. ---
+
+#: plotly_white's look as plain layout values (what the streaming charts need of the template).
+_WHITE_AXIS = dict(gridcolor="#EBF0F8", linecolor="#EBF0F8", zerolinecolor="#EBF0F8", zerolinewidth=2,
+                   automargin=True, ticks="")
+
+
+def house_layout(*, title: str | None = None, height: int = HEIGHT, key: str = "", xaxis: dict | None = None,
+                 yaxis: dict | None = None, **overrides) -> dict:
+    """:func:`style`'s house style as a plain ``layout`` dict for ``go.Figure(data, layout=...)``.
+
+    Same palette, fonts, margins, legend and ``uirevision`` as :func:`style`, but with ``template="none"``
+    and plotly_white's few visible settings spelled out: resolving and validating the ``plotly_white``
+    template costs ~10-15 ms per figure, this ~1.5 ms (bench/bench_training.py measures both), which
+    matters for charts redrawn several times a second. ``overrides`` replace top-level keys.
+    """
+    layout = dict(
+        template="none", plot_bgcolor="white", paper_bgcolor="white", hovermode="closest",
+        title=dict(text=title, x=0.0, xanchor="left") if title else None,
+        height=height,
+        font=dict(size=FONT_SIZE, color="#2a3f5f"),
+        colorway=SERIES,
+        margin=dict(l=60, r=20, t=60 if title else 20, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1.0),
+        uirevision=key or title or "grpo",
+        hoverlabel=dict(font_size=FONT_SIZE - 2),
+        xaxis={**_WHITE_AXIS, **(xaxis or {})},
+        yaxis={**_WHITE_AXIS, **(yaxis or {})},
+    )
+    layout.update(overrides)
+    return layout
+
+
+def thin(count: int, max_points: int = 400):
+    """Indices (numpy) of at most ``max_points`` of ``count`` evenly spread points, the last one always
+    kept: a long run stays cheap to send and draw, and the newest step is always on the chart."""
+    import numpy as np
+
+    if count <= max_points:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, max_points).round().astype(np.int64))
+
+
+def metric_lines(
+    steps,
+    series: dict,
+    *,
+    band: tuple | None = None,
+    band_name: str = "spread",
+    title: str,
+    y_title: str = "",
+    y_range: Sequence[float] | None = None,
+    height: int = 300,
+    key: str = "",
+) -> go.Figure:
+    """One line per ``{name: values}`` of ``series`` over ``steps`` (colour *and* dash differ), with an
+    optional shaded ``band = (low, high)``."""
+    dashes = ("solid", "dash", "dot", "dashdot")
+    traces = []
+    if band is not None:
+        low, high = band
+        traces.append(go.Scatter(x=steps, y=high, mode="lines", line=dict(width=0), hoverinfo="skip",
+                                 showlegend=False, legendgroup="band"))
+        traces.append(go.Scatter(x=steps, y=low, mode="lines", line=dict(width=0), fill="tonexty",
+                                 fillcolor="rgba(0, 114, 178, 0.18)", name=band_name, legendgroup="band",
+                                 hoverinfo="skip"))
+    for i, (name, values) in enumerate(series.items()):
+        traces.append(go.Scatter(x=steps, y=values, mode="lines", name=name,
+                                 line=dict(color=SERIES[i % len(SERIES)], width=2.5, dash=dashes[i % len(dashes)])))
+    yaxis = dict(title=dict(text=y_title))
+    if y_range is not None:
+        yaxis["range"] = list(y_range)
+    return go.Figure(traces, layout=house_layout(
+        title=title, height=height, key=key, xaxis=dict(title=dict(text="step")), yaxis=yaxis,
+        showlegend=len(series) > 1 or band is not None,
+        margin=dict(l=60, r=10, t=70, b=45), legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right",
+                                                         x=1.0, font_size=FONT_SIZE - 3),
+    ))
+
+
+def answer_distribution_heatmap(steps, probs, answers: Sequence[str], right: int, *, title: str,
+                                height: int = 420, key: str = "") -> go.Figure:
+    """Probability of each answer (rows) at each step (columns); ``probs`` is ``(steps, answers)``. The right
+    answer's row is outlined and labelled. Cividis: ordered and colour-blind safe."""
+    import numpy as np
+
+    fig = go.Figure(go.Heatmap(
+        x=steps, y=list(answers), z=np.asarray(probs, dtype=np.float32).T, zmin=0.0, zmax=1.0,
+        colorscale="Cividis", colorbar=dict(title=dict(text="P"), thickness=14),
+        hovertemplate="step %{x}<br>answer %{y}<br>P = %{z:.3f}<extra></extra>",
+    ), layout=house_layout(
+        title=title, height=height, key=key, xaxis=dict(title=dict(text="step")),
+        yaxis=dict(title=dict(text="answer token"), type="category", gridcolor="rgba(0,0,0,0)"),
+        shapes=[dict(type="rect", xref="x domain", x0=0, x1=1, yref="y", y0=right - 0.5, y1=right + 0.5,
+                     line=dict(color=OKABE_ITO["orange"], width=3))],
+        annotations=[dict(text=f"right answer: {answers[right]}", xref="x domain", x=0.0, xanchor="left", yref="y",
+                          y=right + 0.5, yanchor="bottom", showarrow=False, font=dict(color=OKABE_ITO["black"]),
+                          bgcolor="rgba(255,255,255,0.85)")],
+    ))
+    return fig
+
+
+def runs_overlay(runs: Sequence[tuple], *, title: str, y_title: str, height: int = 380, key: str = "") -> go.Figure:
+    """One line per ``(label, steps, values)`` run, colour *and* dash differing; labels in a legend below."""
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+    traces = [
+        go.Scatter(x=steps, y=values, mode="lines", name=plain_label(label, 90),
+                   line=dict(color=SERIES[i % len(SERIES)], width=2.5, dash=dashes[i % len(dashes)]))
+        for i, (label, steps, values) in enumerate(runs)
+    ]
+    return go.Figure(traces, layout=house_layout(
+        title=title, height=height + 26 * len(runs), key=key, xaxis=dict(title=dict(text="step")),
+        yaxis=dict(title=dict(text=y_title)), showlegend=True,
+        legend=dict(orientation="v", yanchor="top", y=-0.18, xanchor="left", x=0.0, font_size=FONT_SIZE - 2),
+        margin=dict(l=60, r=20, t=60, b=70 + 26 * len(runs)),
+    ))
+
+
+def training_dashboard(steps, panels: Sequence[tuple], *, cols: int = 2, panel_height: int = 230,
+                       key: str = "training") -> go.Figure:
+    """The live-training curves as **one** figure: a grid of panels sharing the step axis.
+
+    ``panels`` is a sequence of ``(title, {line name: values}, band)`` with ``band`` ``None`` or
+    ``(low, high)`` shaded under the panel's first line. Within a panel lines differ by colour *and* dash;
+    names of multi-line panels go to the one legend. One figure (one Plotly.react in the browser) instead
+    of one per metric keeps a refresh several times a second cheap on both ends.
+    """
+    rows = -(-len(panels) // cols)
+    grid, refs = subplot_grid(rows, cols, titles=[p[0] for p in panels], h_gap=0.09, v_gap=0.11)
+    dashes = ("solid", "dash", "dot", "dashdot")
+    traces = []
+    legend_colour = 0  # lines named in the one legend get colours of their own across panels
+    for n, (title, series, band) in enumerate(panels):
+        xref, yref = refs[(n // cols + 1, n % cols + 1)]
+        if band is not None:
+            low, high = band
+            traces.append(go.Scatter(x=steps, y=high, mode="lines", line=dict(width=0), hoverinfo="skip",
+                                     showlegend=False, xaxis=xref, yaxis=yref))
+            traces.append(go.Scatter(x=steps, y=low, mode="lines", line=dict(width=0), fill="tonexty",
+                                     fillcolor="rgba(0, 114, 178, 0.18)", name="± group std", hoverinfo="skip",
+                                     xaxis=xref, yaxis=yref))
+        for i, (name, values) in enumerate(series.items()):
+            colour = SERIES[0]
+            if len(series) > 1:
+                colour = SERIES[legend_colour % len(SERIES)]
+                legend_colour += 1
+            traces.append(go.Scatter(x=steps, y=values, mode="lines", name=name, xaxis=xref, yaxis=yref,
+                                     showlegend=len(series) > 1,
+                                     line=dict(color=colour, width=2.2, dash=dashes[i % len(dashes)]),
+                                     hovertemplate=f"{plain_label(name)}: %{{y:.4g}}<extra>step %{{x}}</extra>"))
+    for n in range(len(panels), rows * cols):  # an empty cell of the grid shows nothing
+        xref, yref = refs[(n // cols + 1, n % cols + 1)]
+        grid["xaxis" + xref[1:]]["visible"] = False
+        grid["yaxis" + yref[1:]]["visible"] = False
+    bottom = f"xaxis{'' if rows * cols == 1 else (rows - 1) * cols + 1}"
+    grid.setdefault(bottom.replace("xaxis1", "xaxis"), {})["title"] = dict(text="step")
+    layout = house_layout(height=rows * panel_height + 120, key=key, showlegend=True,
+                          margin=dict(l=55, r=15, t=40, b=50),
+                          legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (rows * panel_height),
+                                      xanchor="left", x=0.0, font_size=FONT_SIZE - 3))
+    layout.update(grid)
+    return go.Figure(traces, layout=layout)

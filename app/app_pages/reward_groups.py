@@ -1,4 +1,248 @@
+"""Reward groups: edit a table of rewards and watch the group-relative advantages answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
 import streamlit as st
 
-st.title("reward_groups")
-st.info("This page is being built.")
+import charts
+import urlstate
+from grpo_core import reward_table as rt
+
+COLUMNS = {"prompt", "completion", "reward"}
+EDITOR = "rg_editor"  # the data editor's key (its edits live in session state under it)
+BASE = "rg_base"  # the table the editor's edits apply to: a preset, a link's table, or the last good one
+GOOD = "rg_good"  # the last valid table: what the charts show while an edit is invalid
+#: scale_rewards values (what the URL holds) and the one-line reading shown under each option.
+SCALES = {
+    "group": "÷ each group's own std",
+    "batch": "÷ one std for the whole batch",
+    "none": "no division (Dr. GRPO)",
+}
+
+checked = urlstate.validate_params(
+    {"scale": urlstate.one_of(*SCALES), "numbers": urlstate.boolean(), "rewards": rt.decode},
+    max_len={"rewards": rt.MAX_ENCODED},
+)
+
+
+def named(labels: list[str], most: int = 10) -> str:
+    """``P1, P2 and P3``; long lists end in "and N more" so a note stays one line or two."""
+    shown = ", ".join(labels[:most])
+    return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
+
+
+def group_label(index: int) -> str:
+    """Short name of the ``index``-th group on the chart axes and in the notes (the prompt is in the hover)."""
+    return f"P{index + 1}"
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def figures(table: rt.RewardTable, scale: str) -> tuple:
+    """The reward and advantage figures of one (table, scale).
+
+    Building the two figures is the largest part of a rerun (bench/bench_reward_groups.py times a scale flip
+    with and without this cache), so they are cached: flipping the scale back and forth or returning to a
+    table costs no rebuild. ``cache_resource`` hands out the same objects without a copy: safe because nothing
+    mutates them after this (``st.plotly_chart`` only serialises). Keyed by the (immutable, hashable)
+    table; bounded so that many visitors' tables cannot grow memory without limit.
+    """
+    summary = rt.summarize(table, scale=scale)
+    labels = [group_label(b) for b in range(len(summary.groups))]
+    hover = [
+        [f"{group_label(b)}: {charts.plain_label(g.prompt)}<br>{charts.plain_label(c)}" for c in g.completions]
+        for b, g in enumerate(summary.groups)
+    ]
+    title = {"group": "Advantages = (r − mean) ÷ group std", "batch": "Advantages = (r − mean) ÷ batch std",
+             "none": "Advantages = r − mean  (Dr. GRPO)"}[scale]
+    rewards_figure = charts.rewards_by_group(
+        labels, [g.rewards for g in summary.groups], [g.mean for g in summary.groups],
+        [g.std for g in summary.groups], hover, height=340, key="rg-rewards")
+    advantages_figure = charts.advantages_by_group(
+        labels, [g.advantages for g in summary.groups], hover,
+        title=title, height=340, key="rg-advantages",
+        show_values=sum(g.size for g in summary.groups) <= 48)
+    return rewards_figure, advantages_figure
+
+
+def edit_problem(pending: object, n_rows: int) -> str | None:
+    """Why the editor's pending edit state cannot be applied safely, or ``None`` when it can.
+
+    ``st.data_editor`` applies its edit state before this script sees the result: it raises on a row or
+    column that does not exist (a crafted client can send any state), and it adds rows one at a time
+    (quadratic: 10,000 pasted rows stall the server for minutes). So the state is checked first. Cell edits
+    and deletions address the ``n_rows`` rows of the table the editor was given; additions come after.
+    """
+    if pending is None:
+        return None
+    unreadable = "That edit could not be read"
+    if not isinstance(pending, Mapping):
+        return unreadable
+    edited, added, deleted = (pending.get(k) or empty for k, empty in
+                              (("edited_rows", {}), ("added_rows", []), ("deleted_rows", [])))
+    if not (isinstance(edited, Mapping) and isinstance(added, list) and isinstance(deleted, list)):
+        return unreadable
+    total = n_rows + len(added) - len(set(map(str, deleted)))
+    if total > rt.MAX_ROWS:
+        return f"That edit would make {total:,} completions, more than the {rt.MAX_ROWS} this page can draw"
+    rows = {str(i) for i in range(n_rows)}
+    if not ({str(k) for k in edited} <= rows and {str(k) for k in deleted} <= rows):
+        return unreadable
+    cells = [*edited.values(), *added]
+    if not all(isinstance(c, Mapping) and set(c) <= COLUMNS for c in cells):
+        return unreadable
+    return None
+
+
+def load(table: rt.RewardTable) -> None:
+    """Make ``table`` the editor's content, dropping pending edits (a preset button's callback)."""
+    st.session_state[BASE] = table
+    st.session_state[GOOD] = table
+    st.session_state.pop(EDITOR, None)
+
+
+if BASE not in st.session_state:  # a new session: the link's table, else the default preset
+    load(checked.values.get("rewards", rt.PRESETS[rt.DEFAULT_PRESET].table))
+elif EDITOR not in st.session_state:  # back on this page: the editor forgot its edits, GOOD did not
+    st.session_state[BASE] = st.session_state[GOOD]
+
+st.title("Reward groups")
+st.markdown(
+    "GRPO samples a **group** of completions for each prompt and scores each one. It never asks whether a "
+    "reward is high in absolute terms, only whether it beats the **other completions of the same prompt**. "
+    "Edit the rewards, add or delete completions, or load a preset, and watch the advantages answer."
+)
+
+with st.sidebar:
+    scale = st.radio(
+        "Scale the advantages (`scale_rewards`)", list(SCALES), captions=list(SCALES.values()), key="scale",
+        bind="query-params",
+        help="What the distance from the group mean is divided by. group: each group's own std (DeepSeekMath, "
+             "TRL's default). batch: one std over all completions of the batch (TRL scale_rewards='batch'). "
+             "none: no division at all, as Dr. GRPO recommends, so near-ties stay small pushes.",
+    )
+    show_numbers = st.toggle(
+        "Show the numbers", key="numbers", bind="query-params",
+        help="A table with every completion's reward, its group's mean and std, and its advantage: the exact "
+             "numbers the bars are drawn from.",
+    )
+
+left, right = st.columns([2, 3], gap="large")
+
+with left:
+    st.subheader("Presets")
+    preset_columns = st.columns(2)
+    for i, (name, preset) in enumerate(rt.PRESETS.items()):
+        preset_columns[i % 2].button(
+            preset.title, key=f"rg_preset_{name}", on_click=load, args=(preset.table,), help=preset.description,
+            width="stretch",
+        )
+
+    st.subheader("Completions and rewards")
+    base: rt.RewardTable = st.session_state[BASE]
+    problem = edit_problem(st.session_state.get(EDITOR), base.n_rows)
+    if problem:
+        load(st.session_state[GOOD])
+        base = st.session_state[BASE]
+        st.error(f"{problem}, so it was undone and the last valid table is back.")
+    edited = st.data_editor(
+        pd.DataFrame(base.rows(), columns=["prompt", "completion", "reward"]),
+        key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", height=420,
+        column_config={
+            "prompt": st.column_config.TextColumn(
+                "prompt", max_chars=rt.MAX_TEXT, width="small",
+                help="Which prompt this completion answers. Rows with the same prompt form one group; "
+                     "a new row with no prompt joins the group above it."),
+            "completion": st.column_config.TextColumn(
+                "completion", max_chars=rt.MAX_TEXT, width="small",
+                help="The sampled answer (only a label here: the reward is what GRPO sees)."),
+            "reward": st.column_config.NumberColumn(
+                "reward", width="small", min_value=rt.REWARD_MIN, max_value=rt.REWARD_MAX, step=0.01, default=0.0,
+                required=True, format="%.2f",
+                help=f"The score the reward function gave this completion, between {rt.REWARD_MIN:g} and "
+                     f"{rt.REWARD_MAX:g} (1 = right, 0 = wrong for a verifier; any number for a reward model)."),
+        },
+    )
+    try:
+        table = rt.from_rows(edited.to_dict("records"))
+        st.session_state[GOOD] = table
+    except ValueError as err:
+        table = st.session_state[GOOD]
+        st.error(f"{err} The charts keep showing the last valid table.")
+    st.caption(f"{len(table.groups)} prompt(s), {table.n_rows} completions; rewards in "
+               f"[{rt.REWARD_MIN:g}, {rt.REWARD_MAX:g}], at most {rt.MAX_ROWS} rows.")
+    encoded = rt.encode(table)
+    urlstate.set_param("rewards", None if table == rt.PRESETS[rt.DEFAULT_PRESET].table else encoded)
+    if not encoded.startswith(rt.PACKED_PREFIX) and not rt.has_default_texts(table):
+        st.caption("The texts are too long to fit in a link: a shared link keeps the rewards, not the texts.")
+
+summary = rt.summarize(table, scale=scale)
+rewards_figure, advantages_figure = figures(table, scale)
+
+with right:
+    st.plotly_chart(rewards_figure, key="rg_rewards_chart", width="stretch", theme=None)
+    st.caption("Each bar is one completion's reward. The black dash is its group's mean, the orange dots sit "
+               "one standard deviation above and below it. Only the distance from the black dash matters.")
+    st.plotly_chart(advantages_figure, key="rg_advantages_chart", width="stretch", theme=None)
+    st.caption(
+        "Solid blue bars (above 0) are made **more** likely by the update, hatched vermilion bars (below 0) "
+        "**less** likely; grey means untouched. "
+        + {
+            "group": "Dividing by each group's own std makes every group with any spread push about equally "
+                     "hard, even when its rewards barely differ.",
+            "batch": "One std for the whole batch keeps the groups' sizes comparable: a group whose rewards "
+                     "barely differ gets small bars, a widely spread one big bars.",
+            "none": "Without the division (Dr. GRPO) a bar is the raw distance from the group mean: near-ties "
+                    "give small pushes, and prompts that are nearly always solved or nearly always failed are "
+                    "no longer up-weighted by a small std.",
+        }[scale]
+    )
+    zero = [group_label(b) for b, g in enumerate(summary.groups) if g.zero_signal and g.size > 1]
+    singles = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 1]
+    pairs = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 2 and not g.zero_signal]
+    if zero:
+        st.info(
+            f"**Zero signal** for {named(zero)}: all the rewards are equal, so every completion is exactly "
+            "average and every advantage is 0. These prompts teach the model nothing in this step, however "
+            "good or bad the answers were (trainers log this share as `frac_reward_zero_std`).",
+            icon=":material/block:",
+        )
+    if singles:
+        st.info(
+            f"{named(singles)}: **one completion** (G = 1): there is nothing to compare it "
+            "with, so its advantage is 0. GRPO needs at least two samples per prompt.",
+            icon=":material/person:",
+        )
+    if pairs:
+        st.info(
+            f"{named(pairs)}: **two completions** (G = 2): one is above the mean and one below by the same "
+            "amount. With group scaling the pair is always ±0.71 whatever the rewards (1 vs 0 or 0.51 vs "
+            "0.50); only scale 'none' keeps how far apart they were.",
+            icon=":material/compare_arrows:",
+        )
+
+if show_numbers:
+    st.subheader("The numbers")
+    st.dataframe(
+        pd.DataFrame(summary.rows()), hide_index=True, width="stretch",
+        column_config={k: st.column_config.NumberColumn(k, format="%.4f")
+                       for k in ("reward", "group mean", "group std", "advantage")},
+    )
+
+with st.expander("Think about it"):
+    st.markdown(
+        """
+1. Load **All wrong**. Why is every advantage exactly 0? What would one lucky right answer change?
+2. In **Notebook's 4 groups**, compare "mostly right" (group 2) and "mostly wrong" (group 3). Which
+   single completion gets the biggest push in each, and why is it always the rare one?
+3. Add 5 to every reward of one group. Do its advantages move? What does that say about the reward's offset?
+4. Load **1 right out of 8**, then add more wrong answers (G = 16, 32 …). What happens to the lone
+   right answer's advantage with scale *group*? With *none*? Which is safer with G = 64?
+5. Delete completions until a group has two. Set the rewards to 1 and 0, then to 0.51 and 0.50. With scale
+   *group* do the bars change? With *none*?
+6. Load **Continuous scores** and switch between *group* and *none*. Which prompt loses its push under
+   *none*, and would you want it to when those tiny differences are a noisy reward model's?
+"""
+    )
