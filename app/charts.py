@@ -33,22 +33,11 @@ FONT_SIZE = 16  # readable from the back of a room on a projector
 
 
 def style(fig: go.Figure, *, title: str | None = None, height: int = HEIGHT, key: str = "") -> go.Figure:
-    """Apply the house style in place and return ``fig``.
+    """Apply the house style (:func:`house_layout`) to an existing figure in place and return it.
 
     ``key`` feeds ``uirevision``: the user's zoom and legend clicks survive reruns until ``key`` changes.
     """
-    fig.update_layout(
-        title=dict(text=title, x=0.0, xanchor="left") if title else None,
-        height=height,
-        template="plotly_white",
-        font=dict(size=FONT_SIZE),
-        colorway=SERIES,
-        margin=dict(l=60, r=20, t=60 if title else 20, b=50),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1.0),
-        uirevision=key or title or "grpo",
-        hoverlabel=dict(font_size=FONT_SIZE - 2),
-    )
-    return fig
+    return fig.update_layout(**house_layout(title=title, height=height, key=key))
 
 
 def sign_colors(values: Sequence[float]) -> list[str]:
@@ -255,43 +244,6 @@ def thin(count: int, max_points: int = 400):
     return np.unique(np.linspace(0, count - 1, max_points).round().astype(np.int64))
 
 
-def metric_lines(
-    steps,
-    series: dict,
-    *,
-    band: tuple | None = None,
-    band_name: str = "spread",
-    title: str,
-    y_title: str = "",
-    y_range: Sequence[float] | None = None,
-    height: int = 300,
-    key: str = "",
-) -> go.Figure:
-    """One line per ``{name: values}`` of ``series`` over ``steps`` (colour *and* dash differ), with an
-    optional shaded ``band = (low, high)``."""
-    dashes = ("solid", "dash", "dot", "dashdot")
-    traces = []
-    if band is not None:
-        low, high = band
-        traces.append(go.Scatter(x=steps, y=high, mode="lines", line=dict(width=0), hoverinfo="skip",
-                                 showlegend=False, legendgroup="band"))
-        traces.append(go.Scatter(x=steps, y=low, mode="lines", line=dict(width=0), fill="tonexty",
-                                 fillcolor="rgba(0, 114, 178, 0.18)", name=band_name, legendgroup="band",
-                                 hoverinfo="skip"))
-    for i, (name, values) in enumerate(series.items()):
-        traces.append(go.Scatter(x=steps, y=values, mode="lines", name=name,
-                                 line=dict(color=SERIES[i % len(SERIES)], width=2.5, dash=dashes[i % len(dashes)])))
-    yaxis = dict(title=dict(text=y_title))
-    if y_range is not None:
-        yaxis["range"] = list(y_range)
-    return go.Figure(traces, layout=house_layout(
-        title=title, height=height, key=key, xaxis=dict(title=dict(text="step")), yaxis=yaxis,
-        showlegend=len(series) > 1 or band is not None,
-        margin=dict(l=60, r=10, t=70, b=45), legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right",
-                                                         x=1.0, font_size=FONT_SIZE - 3),
-    ))
-
-
 def answer_distribution_heatmap(steps, probs, answers: Sequence[str], right: int, *, title: str,
                                 height: int = 420, key: str = "") -> go.Figure:
     """Probability of each answer (rows) at each step (columns); ``probs`` is ``(steps, answers)``. The right
@@ -374,3 +326,19 @@ def training_dashboard(steps, panels: Sequence[tuple], *, cols: int = 2, panel_h
                                       xanchor="left", x=0.0, font_size=FONT_SIZE - 3))
     layout.update(grid)
     return go.Figure(traces, layout=layout)
+
+
+def training_panels(m: dict, kl_estimator: str) -> list[tuple]:
+    """The live-training page's panels for :func:`training_dashboard`, from per-step metric arrays ``m``
+    (``grpo_core.training.TRAIN_METRIC_NAMES`` keys). Shared with bench/bench_training.py, which times them."""
+    return [
+        ("Reward", {"mean reward": m["reward"]}, (m["reward"] - m["reward_std"], m["reward"] + m["reward_std"])),
+        ("KL to the reference", {"KL exact": m["kl_ref"], f"KL {kl_estimator} estimate": m["kl"]}, None),
+        ("Clipped fraction", {"clip low": m["clip_ratio/low_mean"], "clip high": m["clip_ratio/high_mean"],
+                              "clip either": m["clip_ratio/region_mean"]}, None),
+        ("Groups with no reward spread", {"zero-std groups": m["frac_reward_zero_std"]}, None),
+        ("Entropy (nats)", {"entropy": m["entropy"]}, None),
+        ("Completion length (tokens)", {"length": m["completion_length"]}, None),
+        ("Loss", {"loss": m["loss"]}, None),
+        ("Right answers", {"right": m["accuracy"]}, None),
+    ]

@@ -1,4 +1,600 @@
-import streamlit as st
+"""Live training: a tiny policy learns a simulated task with GRPO, streamed while it runs."""
 
-st.title("training")
-st.info("This page is being built.")
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import pandas as pd
+import streamlit as st
+import torch
+
+import charts
+import urlstate
+from grpo_core import device_name
+from grpo_core.training import (
+    DEFAULT_START_SKILL,
+    POLICY_SIZES,
+    TASKS,
+    TRAIN_METRIC_NAMES,
+    TrainConfig,
+    Trainer,
+    TrainingStopped,
+    config_changes,
+    needs_reset,
+)
+
+TRAINER, LAST, PLAYING, RUNS, NOTICE = "tr_trainer", "tr_last", "tr_playing", "tr_runs", "tr_notice"
+PENDING_RESET, PENDING_STEP = "tr_pending_reset", "tr_pending_step"
+PENDING_WIDGETS, EXPERIMENT = "tr_pending_widgets", "tr_experiment"
+RUN_COUNTER = "tr_run_counter"
+
+TICK_SECONDS = 0.25  # one refresh of the charts while playing: 4 per second, when the server keeps up
+MAX_TICK_SECONDS = 2.0  # under heavy load refreshes slow down to this rather than starve (see live())
+TICK_BUDGET = 0.12  # most training time per refresh; drawing takes the rest (bench/bench_training.py)
+TICK_SHARE = 0.7  # a tick (training + drawing) aims at this share of the interval, leaving slack for load
+MIN_TICK_BUDGET = 0.01  # at least one step per refresh however slow the drawing
+DRAW_SECONDS, DETAIL_TICKS, DETAIL_CACHE = "tr_draw_seconds", "tr_detail_ticks", "tr_detail_cache"
+TICK_WORK = "tr_tick_work"  # seconds the last complete refresh took on the server (training + drawing)
+DETAIL_EVERY = 4  # while playing fast, the groups table and the distribution refresh every 4th tick
+SLOW_SPEEDS = ("1", "2")
+# Redrawing the curves is the browser's main cost while playing (~85% busy at 400 points a line, measured
+# with long-task timing in Chromium on this machine): fewer points per line, evenly thinned, keep it light.
+LIVE_POINTS = 200
+HEATMAP_COLUMNS = 120
+MAX_KEPT_RUNS = 4
+SPEEDS = ("1", "2", "5", "10", "25", "max")
+DIFFICULTY = {"hard": -1.5, "normal": 0.0, "easy": 3.0}  # logits added to the task's default start skill
+DIFFICULTY_LABELS = {"hard": "hard (about 8% right at the start)", "normal": "normal (about 20% right)",
+                     "easy": "easy (about 75% right)"}
+SHORT = {"task": "task", "policy_size": "size", "prompts_per_step": "B", "group_size": "G", "temperature": "T",
+         "lr": "lr", "num_iterations": "μ", "epsilon": "ε", "epsilon_high": "ε_high", "delta": "δ", "beta": "β",
+         "kl_estimator": "KL", "kl_in": "KL in", "scale_rewards": "scale", "loss_type": "loss",
+         "importance_sampling_level": "IS", "partial_credit": "partial credit", "start_skill": "skill",
+         "seed": "seed"}
+
+
+def question_text(text: str) -> str:
+    """URL validator of the chosen question: Streamlit stores a bound selectbox by its shown label."""
+    if not re.fullmatch(r"\d{1,2} \+ \d{1,2} =", text):
+        raise ValueError("it is not a question such as 3 + 4 =")
+    return text
+
+
+#: Every control: its key (also its URL name), default, and what a URL value must be.
+DEFAULTS = {
+    "tr_task": "add", "tr_size": "small", "tr_B": 16, "tr_G": 8, "tr_difficulty": "normal", "tr_seed": 0,
+    "tr_temp": 1.0, "tr_lr": 0.01, "tr_mu": 1, "tr_eps": 0.2, "tr_clip_high": False, "tr_eps_high": 0.28,
+    "tr_dual": False, "tr_delta": 3.0, "tr_beta": 0.04, "tr_kl_est": "k3", "tr_kl_in": "loss",
+    "tr_scale": "group", "tr_loss": "grpo", "tr_is": "token", "tr_partial": False, "tr_cap": 300,
+    "tr_speed": "25",
+}
+#: View choices (not run settings): which question's distribution, which metric to compare.
+VIEW_DEFAULTS = {"tr_probe": "0", "tr_cmp_metric": "reward"}
+URL_SPEC = {
+    "tr_task": urlstate.one_of(*TASKS), "tr_size": urlstate.one_of(*POLICY_SIZES), "tr_B": urlstate.int_in(1, 64),
+    "tr_G": urlstate.int_in(1, 32), "tr_difficulty": urlstate.one_of(*DIFFICULTY), "tr_seed": urlstate.int_in(0, 9999),
+    "tr_temp": urlstate.float_in(0.2, 2.0), "tr_lr": urlstate.float_in(0.001, 0.2), "tr_mu": urlstate.int_in(1, 8),
+    "tr_eps": urlstate.float_in(0.0, 1.0), "tr_clip_high": urlstate.boolean(), "tr_eps_high": urlstate.float_in(0.0, 1.0),
+    "tr_dual": urlstate.boolean(), "tr_delta": urlstate.float_in(1.05, 10.0), "tr_beta": urlstate.float_in(0.0, 2.0),
+    "tr_kl_est": urlstate.one_of("k1", "k2", "k3"), "tr_kl_in": urlstate.one_of("loss", "reward"),
+    "tr_scale": urlstate.one_of("group", "batch", "none"), "tr_loss": urlstate.one_of("grpo", "bnpo", "dapo", "dr_grpo"),
+    "tr_is": urlstate.one_of("token", "sequence"), "tr_partial": urlstate.boolean(), "tr_cap": urlstate.int_in(10, 2000),
+    "tr_speed": urlstate.one_of(*SPEEDS), "tr_probe": question_text,
+    "tr_cmp_metric": urlstate.one_of(*TRAIN_METRIC_NAMES),
+}
+
+#: Ready-made experiments: each runs its arms one after the other from the defaults, then overlays them.
+EXPERIMENTS = {
+    "G = 2 vs G = 16": dict(
+        arms=[("G = 2", {"tr_G": 2}), ("G = 16", {"tr_G": 16})], steps=150, metric="reward",
+        help="Notebook question 1. With G = 2 a group is often all right or all wrong: no spread, no signal. "
+             "G = 16 almost always has a right and a wrong answer to compare (at 8x the sampling).",
+    ),
+    "ε small vs large": dict(
+        arms=[("ε = 0.05", {"tr_eps": 0.05}), ("ε = 0.5", {"tr_eps": 0.5})], steps=150,
+        metric="clip_ratio/region_mean", common={"tr_mu": 4},
+        help="Notebook question 2, with μ = 4 updates per batch so that the ratio can move at all. A small ε "
+             "clips often (stable, slow); a large one lets each update go further.",
+    ),
+    "β = 0 vs β = 0.5": dict(
+        arms=[("β = 0", {"tr_beta": 0.0}), ("β = 0.5", {"tr_beta": 0.5})], steps=200, metric="kl_ref",
+        help="The KL leash: how far the policy drifts from the starting (reference) policy with and without it.",
+    ),
+    "μ = 1 vs μ = 4": dict(
+        arms=[("μ = 1", {"tr_mu": 1}), ("μ = 4", {"tr_mu": 4})], steps=150, metric="clip_ratio/region_mean",
+        help="With one update per batch the ratio is exactly 1 and the clip fraction stays exactly 0: clipping "
+             "only acts when a batch is reused (μ > 1).",
+    ),
+    "Std scaling vs none, easy prompts": dict(
+        arms=[("scale = group", {"tr_scale": "group"}), ("scale = none", {"tr_scale": "none"})], steps=150,
+        metric="advantage_std", common={"tr_difficulty": "easy", "tr_G": 16},
+        help="On prompts that are almost always right, dividing by the group's tiny std turns one wrong answer "
+             "into a huge advantage (Dr. GRPO's difficulty bias). Compare the size of the advantages (their "
+             "std over the batch): how hard each run pushes on near-solved questions.",
+    ),
+}
+
+EXPLAIN = {  # in the dashboard's panel order (row by row)
+    "reward": "Mean reward of the step's completions (line) and the mean spread inside a group (band: ± the "
+              "group std). Rising = the policy is learning the task.",
+    "kl": "How far the policy has moved from the frozen starting policy: the exact KL over the "
+          "vocabulary along the sampled answers (solid), and the sampled estimator GRPO puts in the "
+          "loss (dashed; noisy: one unlikely token can spike it). β pulls both down.",
+    "clip": "Fraction of tokens whose ratio was clipped: low (ratio < 1−ε on a negative advantage), high "
+            "(ratio > 1+ε_high on a positive one), and either. With μ = 1 all three are exactly 0.",
+    "zero_std": "Fraction of groups whose completions all got the same reward: their advantages are 0, so "
+                "they teach nothing. Rises as prompts become always right (or stay always wrong).",
+    "entropy": "How spread the policy's choices are (nats). It falls as the policy becomes sure of its "
+               "answers; at 0 every completion in a group is the same and learning stops.",
+    "length": "Mean completion length in tokens (the digit task only varies it). loss_type decides how "
+              "length weighs in the loss.",
+    "loss": "The GRPO loss that was minimised. Its value says little (advantages average to 0 in each "
+            "group); watch the reward instead.",
+    "accuracy": "Fraction of completions exactly right (equal to the reward unless partial credit is on).",
+}
+
+checked = urlstate.validate_params(URL_SPEC)
+
+
+# ----------------------------------------------------------------------------------------- state
+
+
+def archive(trainer: Trainer | None) -> None:
+    """Keep ``trainer``'s run for Compare runs (the last :data:`MAX_KEPT_RUNS`)."""
+    if trainer is None or len(trainer.history) == 0:
+        return
+    st.session_state[RUN_COUNTER] = st.session_state.get(RUN_COUNTER, 0) + 1
+    runs = st.session_state.setdefault(RUNS, [])
+    runs.append(dict(label=f"#{st.session_state[RUN_COUNTER]} {describe(trainer.config)}",
+                     table=trainer.history.table().numpy().copy()))
+    del runs[:-MAX_KEPT_RUNS]
+
+
+def describe(config: TrainConfig) -> str:
+    changes = {k: v for k, v in config_changes(config).items() if k in SHORT}
+    if "start_skill" in changes:
+        offset = config.start_skill - DEFAULT_START_SKILL[config.task]
+        changes["start_skill"] = next((n for n, o in DIFFICULTY.items() if abs(o - offset) < 1e-9), f"{offset:+g}")
+    return ", ".join(f"{SHORT[k]}={v:g}" if isinstance(v, float) else f"{SHORT[k]}={v}" for k, v in changes.items()) \
+        or "defaults"
+
+
+def load_widgets(values: dict) -> None:
+    """Set controls (a callback, or the top of the script: before the widgets exist)."""
+    for key, value in values.items():
+        st.session_state[key] = value
+
+
+def play() -> None:
+    trainer = st.session_state.get(TRAINER)
+    if trainer is not None and trainer.stop_reason is not None:
+        st.session_state[NOTICE] = f"The run has stopped: {trainer.stop_reason}. Reset, or raise the step cap."
+        return
+    st.session_state[PLAYING] = True
+
+
+def pause() -> None:
+    st.session_state[PLAYING] = False
+
+
+def request_reset() -> None:
+    st.session_state[PLAYING] = False
+    st.session_state[PENDING_RESET] = True
+    st.session_state.pop(EXPERIMENT, None)
+
+
+def start_experiment(name: str) -> None:
+    spec = EXPERIMENTS[name]
+    common = {**DEFAULTS, **spec.get("common", {}), "tr_cap": spec["steps"], "tr_speed": "max"}
+    load_widgets({**common, **spec["arms"][0][1]})
+    st.session_state["tr_cmp_metric"] = spec["metric"]
+    st.session_state[EXPERIMENT] = dict(name=name, arm=0, common=common)
+    st.session_state[PENDING_RESET] = True
+    st.session_state[PLAYING] = True
+
+
+def next_arm() -> bool:
+    """After an experiment's arm finished: queue the next arm (applied at the top of the next run)."""
+    experiment = st.session_state.get(EXPERIMENT)
+    if experiment is None:
+        return False
+    arms = EXPERIMENTS[experiment["name"]]["arms"]
+    if experiment["arm"] + 1 >= len(arms):
+        st.session_state.pop(EXPERIMENT)
+        st.session_state[NOTICE] = f"Experiment “{experiment['name']}” done: both runs are overlaid under Compare runs."
+        return False
+    experiment["arm"] += 1
+    st.session_state[PENDING_WIDGETS] = {**experiment["common"], **arms[experiment["arm"]][1]}
+    st.session_state[PENDING_RESET] = True
+    return True
+
+
+st.session_state.setdefault(PLAYING, False)
+st.session_state.setdefault(RUNS, [])
+if PENDING_WIDGETS in st.session_state:
+    load_widgets(st.session_state.pop(PENDING_WIDGETS))
+for key, value in {**DEFAULTS, **VIEW_DEFAULTS}.items():
+    if key not in st.session_state and key not in checked.values:
+        st.session_state[key] = value
+
+# ------------------------------------------------------------------------------------------ page
+
+st.title("Live training")
+st.markdown(
+    "A tiny policy learns to answer arithmetic questions with GRPO, live. Each step it gets **B** questions, "
+    "writes **G** answers to each (a *group*), a checker scores them, and GRPO pushes up the answers that beat "
+    "their group's average. Press **Play**, then change a knob while it runs: most knobs apply from the next "
+    "step; the task, B, G, policy size, difficulty and seed start a new run."
+)
+
+with st.sidebar:
+    st.header("Run")
+    st.selectbox("Task", TASKS, key="tr_task", bind="query-params",
+                 help="add: a + b, one answer token, so the policy's whole answer distribution can be drawn. times: "
+                      "a × b, the answer is written digit by digit then EOS, so completions differ in length and loss_type "
+                      "matters. Changing it starts a new run.")
+    st.selectbox("Policy size", tuple(POLICY_SIZES), key="tr_size", bind="query-params",
+                 help="Width of the policy network (an embedding of the question, the previous token and the "
+                      "position, then an MLP): " + ", ".join(f"{k} = {v}" for k, v in POLICY_SIZES.items())
+                      + " hidden units. Changing it starts a new run.")
+    st.slider("Prompts per step (B)", 1, 64, key="tr_B", bind="query-params",
+              help="How many questions each step samples. Changing it starts a new run.")
+    st.slider("Group size (G)", 1, 32, key="tr_G", bind="query-params",
+              help="Completions sampled per question. Advantages compare completions of the same question, so "
+                   "a group needs both right and wrong answers to teach anything. Changing it starts a new run.")
+    st.selectbox("Difficulty at the start", tuple(DIFFICULTY), key="tr_difficulty", bind="query-params",
+                 help="How often the starting policy is already right (a stand-in for what pretraining gave an "
+                      "LLM): " + "; ".join(DIFFICULTY_LABELS.values()) + ". Easy makes most groups all-right. "
+                      "Changing it starts a new run.")
+    st.number_input("Seed", 0, 9999, step=1, key="tr_seed", bind="query-params",
+                    help="Seeds the starting weights, the questions and the sampling: the same seed and settings "
+                         "give the same run on a CPU. Changing it starts a new run.")
+    st.slider("Step cap", 10, 2000, step=10, key="tr_cap", bind="query-params",
+              help="The run stops after this many steps (so a run never holds the server's CPU for long). "
+                   "Raising it lets a stopped run go on.")
+    st.select_slider("Speed (steps per refresh)", SPEEDS, key="tr_speed", bind="query-params",
+                     help="Steps per chart refresh (4 refreshes a second). 1 is slow motion, to read each step's "
+                          "groups; max trains as fast as fits in the refresh.")
+
+    st.header("Sampling and update")
+    st.slider("Temperature", 0.2, 2.0, step=0.05, key="tr_temp", bind="query-params",
+              help="Divides the logits when sampling and in every log-prob (as TRL does). Higher = more varied "
+                   "answers in a group, so more groups with a reward spread.")
+    st.slider("Learning rate", 0.001, 0.2, step=0.001, format="%.3f", key="tr_lr", bind="query-params",
+              help="Adam step size for the policy update. Too high and the policy collapses onto one answer "
+                   "(or diverges).")
+    st.slider("Updates per batch (μ)", 1, 8, key="tr_mu", bind="query-params",
+              help="num_iterations: how many gradient updates reuse one batch of completions. With μ = 1 the "
+                   "policy that sampled is the one being updated: the ratio is exactly 1 and nothing is clipped.")
+
+    st.header("Clipping")
+    st.slider("ε (clip width)", 0.0, 1.0, step=0.01, key="tr_eps", bind="query-params",
+              help="The ratio π/π_old may move to 1−ε (negative advantage) or 1+ε (positive) before the "
+                   "objective stops rewarding further movement.")
+    clip_high = st.toggle("Separate upper bound (ε_high, DAPO's clip-higher)", key="tr_clip_high",
+                          bind="query-params", help="Use a different, usually larger, upper clip width, so that "
+                                                    "unlikely right answers can grow faster.")
+    st.slider("ε_high", 0.0, 1.0, step=0.01, key="tr_eps_high", bind="query-params", disabled=not clip_high,
+              help="Upper clip width: ratios above 1+ε_high on a positive advantage stop counting.")
+    dual = st.toggle("Dual clip (δ)", key="tr_dual", bind="query-params",
+                     help="Cap the ratio at δ on negative advantages too, so one exploded ratio cannot dominate.")
+    st.slider("δ", 1.05, 10.0, step=0.05, key="tr_delta", bind="query-params", disabled=not dual,
+              help="The cap of the dual clip; must be above 1+ε_high.")
+
+    st.header("KL to the reference")
+    st.slider("β (KL weight)", 0.0, 2.0, step=0.01, key="tr_beta", bind="query-params",
+              help="How hard GRPO pulls the policy back toward the frozen starting policy. 0 = no leash "
+                   "(TRL's default); DeepSeekMath used 0.04.")
+    st.radio("KL estimator", ("k1", "k2", "k3"), horizontal=True, key="tr_kl_est", bind="query-params",
+             help="How KL is estimated from the sampled tokens: k1 = log-ratio (unbiased, noisy, can be "
+                  "negative), k2 = half its square, k3 = DeepSeekMath's low-variance unbiased estimator.")
+    st.radio("KL goes into", ("loss", "reward"), horizontal=True, key="tr_kl_in", bind="query-params",
+             help="loss: β·KL added per token to the loss (DeepSeekMath, TRL). reward: β·KL subtracted from "
+                  "each completion's reward before the advantages are computed.")
+
+    st.header("Advantages and loss")
+    st.radio("Scale advantages by", ("group", "batch", "none"), horizontal=True, key="tr_scale",
+             bind="query-params", help="scale_rewards: divide by each group's std (DeepSeekMath), by the batch "
+                                       "std, or not at all (Dr. GRPO).")
+    st.selectbox("Loss aggregation (loss_type)", ("grpo", "bnpo", "dapo", "dr_grpo"), key="tr_loss",
+                 bind="query-params",
+                 help="grpo: mean over each completion's tokens, then over completions (long answers weigh less "
+                      "per token). dapo/bnpo: mean over all tokens. dr_grpo: token sum over a constant.")
+    st.radio("Importance sampling level", ("token", "sequence"), horizontal=True, key="tr_is",
+             bind="query-params", help="token: one ratio per token (PPO, GRPO). sequence: one ratio per "
+                                       "completion, the geometric mean of its tokens' ratios (GSPO).")
+    st.toggle("Partial credit", key="tr_partial", bind="query-params",
+              help="Rewards beyond 0/1: half credit for an answer off by one (add), or up to half for the right "
+                   "digits in the right places (times).")
+
+
+def current_config() -> TrainConfig | None:
+    ss = st.session_state
+    task = ss["tr_task"]
+    try:
+        return TrainConfig(
+            task=task, policy_size=ss["tr_size"], prompts_per_step=int(ss["tr_B"]), group_size=int(ss["tr_G"]),
+            temperature=float(ss["tr_temp"]), lr=float(ss["tr_lr"]), num_iterations=int(ss["tr_mu"]),
+            epsilon=float(ss["tr_eps"]), epsilon_high=float(ss["tr_eps_high"]) if ss["tr_clip_high"] else None,
+            delta=float(ss["tr_delta"]) if ss["tr_dual"] else None, beta=float(ss["tr_beta"]),
+            kl_estimator=ss["tr_kl_est"], kl_in=ss["tr_kl_in"], scale_rewards=ss["tr_scale"], loss_type=ss["tr_loss"],
+            importance_sampling_level=ss["tr_is"], partial_credit=bool(ss["tr_partial"]),
+            start_skill=None if ss["tr_difficulty"] == "normal"
+            else DEFAULT_START_SKILL[task] + DIFFICULTY[ss["tr_difficulty"]],
+            seed=int(ss["tr_seed"]), max_steps=int(ss["tr_cap"]),
+        )
+    except (ValueError, TypeError, KeyError) as err:
+        st.warning(f"These settings cannot be used, so the run keeps its last good settings: {err}",
+                   icon=":material/warning:")
+        return None
+
+
+config = current_config()
+trainer: Trainer | None = st.session_state.get(TRAINER)
+if config is not None:
+    if trainer is None:
+        trainer = st.session_state[TRAINER] = Trainer(config)
+    elif st.session_state.pop(PENDING_RESET, False) or needs_reset(trainer.config, config):
+        changed = [SHORT.get(k, k) for k, v in config_changes(config, trainer.config).items() if needs_reset(
+            trainer.config, trainer.config.replace(**{k: v}))]
+        if changed and len(trainer.history):
+            st.session_state[NOTICE] = (f"{', '.join(changed)} changed, so a new run started; the previous run "
+                                        "is kept under Compare runs.")
+        archive(trainer)
+        trainer = st.session_state[TRAINER] = Trainer(config)
+        st.session_state.pop(LAST, None)
+        st.session_state.pop(DETAIL_CACHE, None)
+    else:
+        trainer.reconfigure(config)
+if trainer is None:  # the very first settings are unusable: start from the defaults
+    trainer = st.session_state[TRAINER] = Trainer(TrainConfig())
+playing = st.session_state[PLAYING]  # as the timer is set for this run (the fragment compares against it)
+# A refresh that outlasts the interval is cut off by the next tick and the charts starve (stack notes), so
+# the interval stretches to the measured work when the server is loaded, and comes back when it is not.
+interval = min(MAX_TICK_SECONDS, max(TICK_SECONDS, 1.3 * st.session_state.get(TICK_WORK, 0.0)))
+st.caption(f"Policy: {trainer.num_parameters:,} parameters on {device_name(trainer.device)}; the reference is the "
+           "starting policy, frozen.")
+if NOTICE in st.session_state:
+    st.info(st.session_state.pop(NOTICE), icon=":material/info:")
+
+with st.expander("Ready-made experiments (one click: two runs, then overlaid under Compare runs)",
+                 expanded=not len(trainer.history)):
+    columns = st.columns(len(EXPERIMENTS))
+    for column, (name, spec) in zip(columns, EXPERIMENTS.items()):
+        column.button(name, key=f"tr_exp_{name}", on_click=start_experiment, args=(name,), help=spec["help"],
+                      width="stretch")
+    experiment = st.session_state.get(EXPERIMENT)
+    if experiment is not None:
+        arm = EXPERIMENTS[experiment["name"]]["arms"][experiment["arm"]][0]
+        st.caption(f"Running “{experiment['name']}”: arm {experiment['arm'] + 1} of 2 ({arm}).")
+
+
+# ----------------------------------------------------------------------------------- live fragment
+
+
+def history_arrays(trainer: Trainer):
+    table = trainer.history.table()
+    index = charts.thin(table.shape[0], LIVE_POINTS)
+    rows = table[torch.as_tensor(index)].numpy()
+    columns = {name: rows[:, i] for i, name in enumerate(trainer.history.names)}
+    return index + 1, columns, index
+
+
+def draw_status(trainer: Trainer) -> None:
+    last = st.session_state.get(LAST)
+    cells = st.columns(5)
+    metrics = last.metrics if last is not None else {}
+    cells[0].metric("Step", f"{trainer.step_count} / {trainer.config.max_steps}")
+    cells[1].metric("Reward (last step)", f"{metrics['reward']:.3f}" if metrics else "–")
+    cells[2].metric("Right answers", f"{metrics['accuracy']:.0%}" if metrics else "–")
+    cells[3].metric("KL to reference", f"{metrics['kl_ref']:.3f}" if metrics else "–")
+    cells[4].metric("Steps per second", f"{metrics['steps_per_s']:.0f}" if metrics else "–",
+                    help="Training steps per second of compute, for the last step (drawing not included).")
+    if trainer.stop_reason is not None:
+        (st.error if "diverged" in trainer.stop_reason else st.info)(
+            f"The run stopped: {trainer.stop_reason}.", icon=":material/stop_circle:")
+
+
+def draw_charts(trainer: Trainer) -> None:
+    if len(trainer.history) == 0:
+        st.info("No steps yet: press **Play** or **Step**.", icon=":material/play_arrow:")
+        return
+    steps, m, _ = history_arrays(trainer)
+    panels = charts.training_panels(m, trainer.config.kl_estimator)
+    st.plotly_chart(charts.training_dashboard(steps, panels, key="tr_dashboard"), key="tr_chart_dashboard",
+                    config={"displayModeBar": False})
+    cells = st.columns(2)
+    for i, ((title, _, _), text) in enumerate(zip(panels, EXPLAIN.values())):
+        cells[i % 2].caption(f"**{title}**: {text}")
+
+
+def draw_groups(fresh: bool) -> None:
+    st.subheader("This step's groups")
+    cache = st.session_state.setdefault(DETAIL_CACHE, {})
+    last = st.session_state.get(LAST)
+    if last is None:
+        st.caption("Run a step to see its groups.")
+        return
+    if st.session_state[PLAYING] and st.session_state["tr_speed"] not in SLOW_SPEEDS:
+        # dozens of steps go by per refresh: a table nobody can read would only slow the refreshes down
+        st.caption(f"Step {last.step}: the table shows when paused, after **Step**, or at speed 1–2 (slow motion).")
+        return
+    if fresh or cache.get("groups") is None:
+        shown = last.groups[:4]
+        rows = [dict(prompt=g.prompt, completion=c, reward=r, advantage=a)
+                for g in shown for c, r, a in zip(g.completions, g.rewards, g.advantages)]
+        caption = (f"Step {last.step}: the first {len(shown)} of {len(last.groups)} questions, every completion, "
+                   "its reward and its advantage (reward − group mean, scaled). Positive advantages are pushed "
+                   "up, negative ones down; a group with one reward everywhere gets 0.")
+        cache["groups"] = (caption, pd.DataFrame(rows))
+    caption, table = cache["groups"]
+    st.caption(caption)
+    st.dataframe(table, hide_index=True, height=min(38 + 35 * len(table), 420),
+                 column_config={"reward": st.column_config.NumberColumn(format="%.2f"),
+                                "advantage": st.column_config.NumberColumn(format="%+.3f")})
+
+
+def draw_distribution(trainer: Trainer, fresh: bool) -> None:
+    st.subheader("The policy's answers to one question")
+    if trainer.task.eos is not None:
+        st.caption("Drawn for the one-token task (a + b), where the whole answer distribution is one row of "
+                   "numbers. Switch the task to see it.")
+        return
+    labels = [trainer.task.prompt_text(p) for p in trainer.probe_prompts]
+    choice = st.selectbox("Question", [str(i) for i in range(len(labels))], format_func=lambda i: labels[int(i)],
+                          key="tr_probe", bind="query-params",
+                          help="Six questions, from the one the starting policy found hardest to the easiest; "
+                               "their full answer distributions are recorded at every step.")
+    probe = int(choice)
+    cache = st.session_state.setdefault(DETAIL_CACHE, {})
+    if fresh or cache.get("distribution", (None,))[0] != (id(trainer), probe):
+        prompt = trainer.probe_prompts[probe]
+        right = int(trainer.task.targets[prompt, 0])
+        start = trainer.answer_distribution([prompt], reference=True)[0]
+        # probe_history[k] is the distribution after k updates; the current one is appended.
+        index = charts.thin(len(trainer.probe_history), HEATMAP_COLUMNS)
+        probs = torch.stack([trainer.probe_history[i][probe] for i in index]
+                            + [trainer.answer_distribution([prompt])[0]]).numpy()
+        steps = index.tolist() + [trainer.step_count]
+        fig = charts.answer_distribution_heatmap(steps, probs, trainer.task.vocab, right,
+                                                 title=f"P(answer | {labels[probe]}) over training", key="tr_dist")
+        caption = (f"Each column is the policy's whole distribution over the 19 answers at that step (step 0: "
+                   f"the start). Right answer: {trainer.task.vocab[right]}, now P = {probs[-1][right]:.2f} (start "
+                   f"{float(start[right]):.2f}). GRPO moves probability onto it only from groups where some "
+                   "answers were right and some wrong.")
+        cache["distribution"] = ((id(trainer), probe), fig, caption)
+    _, fig, caption = cache["distribution"]
+    st.plotly_chart(fig, key="tr_chart_dist", config={"displayModeBar": False})
+    st.caption(caption)
+
+
+def draw_controls(running: bool) -> None:
+    controls = st.columns([1, 1, 1, 4])
+    # Two buttons with their own keys, not one toggle: a click that Streamlit delivers to a later run too
+    # (a rerun right after the click) can then only repeat what it meant.
+    if running:
+        controls[0].button("Pause", key="tr_pause", on_click=pause, type="primary", width="stretch",
+                           help="Stop training after the current refresh; the run is kept and Play goes on.")
+    else:
+        controls[0].button("Play", key="tr_play", on_click=play, type="primary", width="stretch",
+                           help="Start training; while it runs the charts refresh up to 4 times a second (less "
+                                "when the server is busy).")
+    controls[1].button("Step", key="tr_step", on_click=lambda: st.session_state.update({PENDING_STEP: True}),
+                       width="stretch", disabled=running, help="Run exactly one GRPO step and show it.")
+    controls[2].button("Reset", key="tr_reset", on_click=request_reset, width="stretch",
+                       help="Start a fresh run with the current settings (the old run is kept under Compare runs).")
+
+
+@st.fragment(run_every=interval if playing else None)
+def live() -> None:
+    """One refresh. Play, Pause and Step live in here, so a click reruns only this fragment: Pause shows at
+    once, then a full run takes the timer off (the official start/stop pattern: ``run_every`` is set only
+    while playing)."""
+    tick_started = time.perf_counter()
+    trainer: Trainer = st.session_state[TRAINER]
+    if st.session_state.get(PENDING_RESET):
+        st.rerun(scope="app")  # the reset happens in the full run, where the settings are read
+    if st.session_state[PLAYING] and not playing:
+        st.rerun(scope="app")  # Play was clicked: the full run sets the timer
+    draw_controls(st.session_state[PLAYING])
+    if st.session_state.pop(PENDING_STEP, False) and not st.session_state[PLAYING]:
+        try:
+            st.session_state[LAST] = trainer.step()
+        except TrainingStopped as stopped:
+            st.info(f"The run has stopped: {stopped}. Reset, or raise the step cap.", icon=":material/info:")
+    if st.session_state[PLAYING]:
+        speed = st.session_state["tr_speed"]
+        # Train for what the refresh has left after drawing (measured last time): a tick that overruns the
+        # interval is cut off by the next one and the charts would starve (stack notes).
+        budget = min(TICK_BUDGET, max(MIN_TICK_BUDGET, TICK_SHARE * interval - st.session_state.get(DRAW_SECONDS, 0.0)))
+        try:
+            result = trainer.advance(10_000 if speed == "max" else int(speed), budget)
+        except TrainingStopped:
+            result = None
+        if result is not None:
+            st.session_state[LAST] = result
+        if trainer.stop_reason is not None:
+            st.session_state[PLAYING] = False
+            diverged = "diverged" in trainer.stop_reason
+            if diverged:
+                st.session_state.pop(EXPERIMENT, None)
+            elif next_arm():  # the reset that starts the next arm keeps this run under Compare runs
+                st.session_state[PLAYING] = True
+            st.rerun(scope="app")  # the full run stops the timer (or restarts it for the next arm)
+    if playing and not st.session_state[PLAYING]:
+        # Pause was clicked: the button above already says Play; the full run redraws the rest (once) and
+        # takes the timer off.
+        st.rerun(scope="app")
+    started = time.perf_counter()
+    draw_status(trainer)
+    draw_charts(trainer)
+    # The groups table and the distribution are for reading, not for watching scroll by: while playing fast
+    # the table waits for a pause and the distribution is rebuilt every DETAIL_EVERY-th refresh.
+    ticks = st.session_state[DETAIL_TICKS] = st.session_state.get(DETAIL_TICKS, 0) + 1
+    fresh = not st.session_state[PLAYING] or st.session_state["tr_speed"] in SLOW_SPEEDS or ticks % DETAIL_EVERY == 0
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        draw_groups(fresh)
+    with right:
+        draw_distribution(trainer, fresh)
+    finished = time.perf_counter()
+    st.session_state[DRAW_SECONDS] = finished - started
+    if playing:
+        work = st.session_state[TICK_WORK] = finished - tick_started
+        wanted = min(MAX_TICK_SECONDS, max(TICK_SECONDS, 1.3 * work))
+        if wanted > 1.5 * interval or (interval > TICK_SECONDS and wanted < 0.5 * interval):
+            st.rerun(scope="app")  # re-time the refreshes (a full run sets run_every)
+
+
+live()
+
+# ------------------------------------------------------------------------------------ compare runs
+
+st.header("Compare runs")
+runs = list(st.session_state[RUNS])
+if len(trainer.history):
+    runs.append(dict(label=f"now {describe(trainer.config)}", table=trainer.history.table().numpy()))
+if not runs:
+    st.caption("Finished runs are kept here (the last four) to overlay with the current one. Run an experiment "
+               "above, or Reset after a run to keep it.")
+else:
+    metric = st.selectbox("Metric", TRAIN_METRIC_NAMES, key="tr_cmp_metric", bind="query-params",
+                          help="Which per-step metric to overlay; the legend lists each run's settings that differ "
+                               "from the defaults.")
+    column = TRAIN_METRIC_NAMES.index(metric or "reward")
+    lines = []
+    for run in runs:
+        index = charts.thin(run["table"].shape[0])
+        lines.append((run["label"], index + 1, run["table"][index, column]))
+    st.plotly_chart(charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric or "", key="tr_compare"),
+                    key="tr_chart_compare", config={"displayModeBar": False})
+    st.caption("The current run updates here when it is paused or stopped. The legend spells out what differs "
+               "from the default settings; #numbers count runs in this session.")
+    def runs_csv(runs=tuple(runs)) -> str:  # built only when the button is clicked
+        frames = [pd.DataFrame(run["table"], columns=TRAIN_METRIC_NAMES)
+                  .assign(run=run["label"], step=lambda d: d.index + 1) for run in runs]
+        buffer = io.StringIO()
+        pd.concat(frames)[["run", "step", *TRAIN_METRIC_NAMES]].to_csv(buffer, index=False)
+        return buffer.getvalue()
+
+    st.download_button("Download these runs' metrics (CSV)", runs_csv, file_name="grpo_runs.csv",
+                       mime="text/csv", on_click="ignore", key="tr_csv",
+                       help="One row per run and step, with every metric shown on this page.")
+
+with st.expander("Think about it"):
+    st.markdown(
+        "1. Run **G = 2 vs G = 16**. Why does the G = 2 run waste so many groups (watch *groups with no reward "
+        "spread*)? What does G = 16 cost?\n"
+        "2. Set μ = 1 and look at the clipped fraction. Why is it exactly 0 whatever ε is? Now set μ = 4.\n"
+        "3. With μ = 4, compare ε = 0.05 and ε = 0.5: which learns faster, and which keeps the ratio calmer?\n"
+        "4. Train with β = 0 until the reward is high, then with β = 0.5 from the same seed. How far does each "
+        "policy drift from where it started (KL to the reference)? Does the leash cost reward?\n"
+        "5. On *easy* prompts, why does dividing by the group std turn one wrong answer into a large push? "
+        "Compare scale = group and none.\n"
+        "6. On the times task, switch loss_type between grpo and dapo and watch the completion length: which "
+        "one punishes long wrong answers less per token?\n"
+        "7. Rewards here are 0 or 1. What does a group of binary rewards give as advantages, and why does that "
+        "suit tasks whose answers can be checked? Turn on partial credit and compare."
+    )
