@@ -10,6 +10,12 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+import torch  # noqa: E402
+
+# One intra-op thread per session thread: the server runs many visitors' scripts at once on few cores,
+# where torch's own thread pool would only oversubscribe them; it also keeps training runs deterministic.
+torch.set_num_threads(1)
+
 st.set_page_config(page_title="GRPO Explorer", page_icon="🎲", layout="wide")
 
 PAGES = [

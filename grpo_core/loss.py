@@ -47,7 +47,9 @@ class GRPOLossResult:
 
     Attributes:
         loss: scalar to **minimise**, differentiable w.r.t. ``logp_new``.
-        metrics: the floats of :data:`METRIC_NAMES` (never NaN or inf):
+        metrics: the floats of :data:`METRIC_NAMES`, never NaN or inf, so that they can be shown as they
+            are. The only way to a non-finite value is NaN/inf log-probs from a diverged policy; such a
+            metric reads 0.0 (NaN) or +-float max (inf), so a caller watching for divergence checks ``loss``:
             ``reward``/``reward_std``: mean reward and mean within-group std (before any KL penalty);
             ``frac_reward_zero_std``: fraction of groups with no reward spread (they carry no signal);
             ``kl``: mean per-token KL estimate to the reference (0.0 when there is no reference);
@@ -61,6 +63,11 @@ class GRPOLossResult:
     loss: torch.Tensor
     metrics: dict[str, float] = field(default_factory=dict)
     advantages: torch.Tensor | None = None
+
+
+def _count_true(flags: torch.Tensor) -> torch.Tensor:
+    """``(N, T)`` bool -> ``(N, 1)`` counts; summing the bytes avoids the int64 copy of ``bool.sum()``."""
+    return flags.view(torch.uint8).sum(dim=-1, keepdim=True, dtype=torch.int32)
 
 
 class _LossWithGradient(torch.autograd.Function):
@@ -197,7 +204,7 @@ def grpo_loss(
 
         kl = kl_grad = None
         if ref is not None:
-            kl, kl_grad = kl_value_and_grad(new_values - ref, kl_estimator, need_grad=kl_in == "loss" and beta > 0)
+            kl, kl_grad = kl_value_and_grad(new_values, ref, kl_estimator, need_grad=kl_in == "loss" and beta > 0)
         shaped = groups
         if kl is not None and kl_in == "reward" and beta > 0:
             shaped = groups - beta * (kl * real_f).sum(dim=-1).reshape(groups.shape).to(groups.dtype)
@@ -207,6 +214,8 @@ def grpo_loss(
         log_ratio = new_values - old
         if sequence_level:  # GSPO: one ratio per completion, (N, 1)
             log_ratio = (log_ratio * real_f).sum(dim=-1, keepdim=True) / tokens_per_row.clamp(min=1)
+        else:  # padding gets ratio exactly 1, inside every clip range: never counted as clipped
+            log_ratio.mul_(real_f)
         ratio = log_ratio.clamp_(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp_()
         # clipped_surrogate == A * clamp(r, lower, upper); the gradient flows where the clamp does not bite.
         lower, upper = ratio_bounds(adv, epsilon=low, epsilon_high=high, delta=delta)
@@ -214,32 +223,37 @@ def grpo_loss(
         flat = held != ratio
         # Tokens held by the delta cap are not PPO clipping: TRL's clip_ratio/* leave them out.
         capped = (ratio > delta) & (adv < 0) if delta is not None else None
+        weights = real_f * row_scale  # d loss / d per_token_loss
         if sequence_level:
             row_weight = -adv * row_scale * tokens_per_row  # d loss / d held_i
             value = (held * row_weight).sum()
             ratio_sum = (ratio * tokens_per_row).sum()
             grad = (ratio * row_weight).masked_fill_(flat, 0.0) * (real_f / tokens_per_row.clamp(min=1))
             flat_per_row = flat * tokens_per_row
+            capped_per_row = None if capped is None else capped * tokens_per_row
+            if kl_grad is not None:
+                grad.addcmul_(kl_grad, weights, value=beta)
         else:
-            token_weight = real_f * (-adv * row_scale)  # d loss / d held_it
-            value = torch.vdot(held.reshape(-1), token_weight.reshape(-1))
+            value = -(held.mul_(weights).sum(dim=-1, keepdim=True) * adv).sum()
             ratio_sum = torch.vdot(ratio.reshape(-1), real_f.reshape(-1))
-            grad = ratio.mul_(token_weight).masked_fill_(flat, 0.0)
-            flat_per_row = real_f.where(flat, 0.0).sum(dim=-1, keepdim=True)
+            grad = ratio.mul_(-adv).masked_fill_(flat, 0.0)
+            if kl_grad is not None:
+                grad.add_(kl_grad, alpha=beta)
+            grad.mul_(weights)
+            flat_per_row = _count_true(flat)
+            capped_per_row = None if capped is None else _count_true(capped)
         if kl is not None:
             kl_sum = torch.vdot(kl.reshape(-1), real_f.reshape(-1))
         if kl_grad is not None:
-            weights = real_f * row_scale
             value += beta * torch.vdot(kl.reshape(-1), weights.reshape(-1))
-            grad.addcmul_(kl_grad, weights, value=beta)
     loss = _LossWithGradient.apply(new, value, grad) if new.requires_grad else value
 
     with torch.no_grad():
         negative = adv < 0
+        flat_per_row = flat_per_row.to(dtype)
         low_count = (flat_per_row * negative).sum()
-        if capped is not None:
-            capped_per_row = capped * tokens_per_row if sequence_level else real_f.where(capped, 0.0).sum(-1, keepdim=True)
-            low_count = low_count - capped_per_row.sum()
+        if capped_per_row is not None:
+            low_count = low_count - capped_per_row.to(dtype).sum()
         high_count = (flat_per_row * (adv > 0)).sum()
         std = group_reward_std(groups)
         zero = torch.zeros((), dtype=groups.dtype, device=groups.device)

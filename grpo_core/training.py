@@ -584,6 +584,8 @@ class Trainer:
         # One intra-op thread on CPU: at these sizes a second thread saves little, and with it some
         # float reductions depend on how work is split, so the same seed would not give the same run.
         threads = torch.get_num_threads()
+        if threads == 1:  # the app's setting: no process-wide toggle racing other sessions' steps
+            return self._step()
         torch.set_num_threads(1)
         try:
             return self._step()

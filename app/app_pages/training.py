@@ -89,13 +89,13 @@ URL_SPEC = {
 EXPERIMENTS = {
     "G = 2 vs G = 16": dict(
         arms=[("G = 2", {"tr_G": 2}), ("G = 16", {"tr_G": 16})], steps=150, metric="reward",
-        help="Notebook question 1. With G = 2 a group is often all right or all wrong: no spread, no signal. "
+        help="What does the group size change? With G = 2 a group is often all right or all wrong: no spread, no signal. "
              "G = 16 almost always has a right and a wrong answer to compare (at 8x the sampling).",
     ),
     "ε small vs large": dict(
         arms=[("ε = 0.05", {"tr_eps": 0.05}), ("ε = 0.5", {"tr_eps": 0.5})], steps=150,
         metric="clip_ratio/region_mean", common={"tr_mu": 4},
-        help="Notebook question 2, with μ = 4 updates per batch so that the ratio can move at all. A small ε "
+        help="How does ε trade stability for speed? Run with μ = 4 updates per batch so that the ratio can move at all. A small ε "
              "clips often (stable, slow); a large one lets each update go further.",
     ),
     "β = 0 vs β = 0.5": dict(
