@@ -198,7 +198,30 @@ def _try_delete(key: str) -> None:
     try:
         del st.query_params[key]
     except (StreamlitAPIException, KeyError):
-        pass  # bound to a widget: Streamlit resets and rewrites it itself
+        pass
+    _forget_bound_param(key)
+
+
+def _forget_bound_param(key: str) -> None:
+    """Remove a parameter before a widget bound to it seeds itself from it.
+
+    Streamlit refuses ``del st.query_params[key]`` for a bound key and seeds the widget from the URL the
+    session opened with. It drops values it cannot parse, but not all: an int ``st.number_input`` given
+    ``?key=inf`` raises ``OverflowError`` inside Streamlit (1.67), which would reach the page. So the
+    value is taken out of both the live and the initial parameters through Streamlit's own
+    ``QueryParams.remove_param`` (the method its binding code uses for invalid URL values).
+    """
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    try:
+        with ctx.session_state.query_params() as params:
+            params.remove_param(key)
+            params._initial_query_params.pop(key, None)
+    except AttributeError:  # another Streamlit version: its own reset is all there is
+        pass
 
 
 def _escape(text: str) -> str:
