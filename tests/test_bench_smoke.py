@@ -14,3 +14,10 @@ def test_bench_core_quick_prints_its_ratios():
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_core.py"), "--quick"],
                          capture_output=True, text=True, timeout=300, check=True).stdout
     assert "speed-up over the loop" in out and "ratio to the floor" in out
+
+
+def test_bench_pages_quick_prints_every_page():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_pages.py"), "--quick"],
+                         capture_output=True, text=True, timeout=300, check=True, cwd=ROOT).stdout
+    for page in ("overview", "reward-groups", "ratio-clipping", "kl-beta", "training"):
+        assert page in out, out

@@ -183,7 +183,7 @@ rewards_figure, advantages_figure = figures(table, scale)
 
 with right:
     st.plotly_chart(rewards_figure, key="rg_rewards_chart", width="stretch", theme=None)
-    st.caption("Each bar is one completion's reward. The black dash is its group's mean, the orange dots sit "
+    st.caption("Each bar is one completion's reward. The black dash is its group's mean, the orange dashes sit "
                "one standard deviation above and below it. Only the distance from the black dash matters.")
     st.plotly_chart(advantages_figure, key="rg_advantages_chart", width="stretch", theme=None)
     st.caption(
