@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.app import pages
+
 from grpo_core import grpo_loss
 from grpo_core.curves import categorical_estimator_lab, categorical_kl, gaussian_estimator_lab
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "app_pages/kl_beta.py"
 POLICY_LOGITS = [2.0, 1.0, 0.5, -1.0, -2.0]
 REF_LOGITS = [1.0, 1.0, 1.0, 0.0, 0.0]
 
 
-def open_page(**query: str) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def open_page(**query: str | list[str]) -> AppTest:
+    return pages.open_page(PAGE, **query)
 
 
 def ok(at: AppTest) -> AppTest:
@@ -36,10 +29,7 @@ def ok(at: AppTest) -> AppTest:
     return at
 
 
-def decode(values) -> np.ndarray:
-    if isinstance(values, dict) and "bdata" in values:
-        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).astype(np.float64)
-    return np.asarray(values, dtype=np.float64)
+decode = pages.decode
 
 
 def figure(at: AppTest, key: str) -> dict:

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.app import pages
+
 from grpo_core import clipped_surrogate
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "app_pages/ratio_clipping.py"
 
 
-def open_page(**query: str) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def open_page(**query: str | list[str]) -> AppTest:
+    return pages.open_page(PAGE, **query)
 
 
 def rerun(at: AppTest, **values) -> AppTest:
@@ -36,10 +29,7 @@ def rerun(at: AppTest, **values) -> AppTest:
     return at
 
 
-def decode(values) -> np.ndarray:
-    if isinstance(values, dict) and "bdata" in values:
-        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).astype(np.float64)
-    return np.asarray(values, dtype=np.float64)
+decode = pages.decode
 
 
 def figure(at: AppTest) -> dict:

@@ -6,37 +6,29 @@ import base64
 import json
 import math
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.app import pages
+
 from grpo_core import group_advantages, group_reward_std
 from grpo_core import reward_table as rt
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "app_pages/reward_groups.py"
 EDITOR = "rg_editor"
 NOTEBOOK = [[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
 
 
 def open_page(**query: str | list[str]) -> AppTest:
-    """The app, switched to this page, with ``query`` in the URL as a visitor's link would put it."""
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return pages.open_page(PAGE, **query)
 
 
 def _decode(values):
-    if isinstance(values, dict) and "bdata" in values:
-        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).tolist()
-    return list(values)
+    """Like pages.decode, but a plain list keeps its None gaps (the mean line breaks between groups)."""
+    return pages.decode(values).tolist() if isinstance(values, dict) else list(values)
 
 
 def figure(at: AppTest, title_start: str) -> dict:
