@@ -32,14 +32,6 @@ HEIGHT = 380
 FONT_SIZE = 16  # readable from the back of a room on a projector
 
 
-def style(fig: go.Figure, *, title: str | None = None, height: int = HEIGHT, key: str = "") -> go.Figure:
-    """Apply the house style (:func:`house_layout`) to an existing figure in place and return it.
-
-    ``key`` feeds ``uirevision``: the user's zoom and legend clicks survive reruns until ``key`` changes.
-    """
-    return fig.update_layout(**house_layout(title=title, height=height, key=key))
-
-
 def sign_colors(values: Sequence[float]) -> list[str]:
     return [POSITIVE if v > 0 else NEGATIVE if v < 0 else NEUTRAL for v in values]
 
@@ -210,10 +202,11 @@ _WHITE_AXIS = dict(gridcolor="#EBF0F8", linecolor="#EBF0F8", zerolinecolor="#EBF
 
 def house_layout(*, title: str | None = None, height: int = HEIGHT, key: str = "", xaxis: dict | None = None,
                  yaxis: dict | None = None, **overrides) -> dict:
-    """:func:`style`'s house style as a plain ``layout`` dict for ``go.Figure(data, layout=...)``.
+    """The house style as a plain ``layout`` dict for ``go.Figure(data, layout=...)``.
 
-    Same palette, fonts, margins, legend and ``uirevision`` as :func:`style`, but with ``template="none"``
-    and plotly_white's few visible settings spelled out: resolving and validating the ``plotly_white``
+    Okabe-Ito palette, projector-sized fonts, margins, legend and ``uirevision`` (``key``: the user's zoom
+    survives reruns until it changes), with ``template="none"`` and plotly_white's few visible settings
+    spelled out: resolving and validating the ``plotly_white``
     template costs ~10-15 ms per figure, this ~1.5 ms (bench/bench_training.py measures both), which
     matters for charts redrawn several times a second. ``overrides`` replace top-level keys.
     """

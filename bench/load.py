@@ -39,19 +39,18 @@ import os
 import random
 import re
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import tomllib
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAIN = ROOT / "app" / "main.py"
+sys.path.insert(0, str(ROOT))
+from tests.support import streamlit_server  # noqa: E402  (one way to start and stop the server)
+
 #: Hard caps so that a typo cannot turn the bench into a flood.
 MAX_SESSIONS = 200
 MAX_SECONDS = 1800
@@ -437,12 +436,6 @@ async def _train(session: Session, plan: Plan, stats: SessionStats, rng: random.
 # The server and its memory
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 #: Loaded into the server (as sitecustomize, via PYTHONPATH) so the bench can ask how many sessions the
 #: server still holds. It answers only when asked (a file appears), so it costs nothing between questions.
 PROBE_SOURCE = """
@@ -504,33 +497,8 @@ def config_value(section: str, key: str, default):
 @contextlib.contextmanager
 def server(extra_args: list[str], log_path: Path, env: dict[str, str] | None = None):
     """`streamlit run app/main.py` on 127.0.0.1:<free port>; yields (base_url, pid); stops it by PID."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           *extra_args]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, **(env or {})})
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start; see {log_path}")
-                time.sleep(0.2)
-            yield base, proc.pid
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=15)
+    with streamlit_server(extra_args=extra_args, env=env, log_path=log_path, timeout=90) as (base, proc):
+        yield base, proc.pid
 
 
 class RssSampler:

@@ -13,10 +13,9 @@ import pwd
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-from tests.support import ROOT, free_port, require, stop
+from tests.support import ROOT, free_port, require, stop, wait_healthy
 
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf"
 #: The template's placeholders; docker-compose.yml's proxy environment must provide exactly these.
@@ -97,18 +96,11 @@ def nginx_proxy(prefix: Path, upstreams: list[str]):
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError):
-                import urllib.request
-
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log = (prefix / "error.log").read_text() if (prefix / "error.log").exists() else ""
-                raise RuntimeError(f"nginx did not start (rc={proc.poll()}):\n{log[-3000:]}")
-            time.sleep(0.1)
+        try:
+            wait_healthy(f"{base}/healthz", 20, proc)
+        except (RuntimeError, TimeoutError) as err:
+            log = (prefix / "error.log").read_text() if (prefix / "error.log").exists() else ""
+            raise RuntimeError(f"nginx did not start ({err}):\n{log[-3000:]}") from None
         yield base
     finally:
         stop(proc)

@@ -55,20 +55,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, timeout: float = 60.0) -> None:
+def wait_healthy(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``url`` answers 200; fail at once if ``proc`` (the server behind it) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
                     return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server behind {url} exited with {proc.returncode}")
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
 
 
 @contextlib.contextmanager
-def streamlit_server(port: int | None = None, *, extra_args: list[str] | None = None, env: dict | None = None):
-    """Run ``streamlit run app/main.py`` on 127.0.0.1; yield ``(base_url, Popen)``; stop it by PID."""
+def streamlit_server(port: int | None = None, *, extra_args: list[str] | None = None, env: dict | None = None,
+                     log_path: Path | None = None, timeout: float = 60.0):
+    """Run ``streamlit run app/main.py`` on 127.0.0.1; yield ``(base_url, Popen)``; stop it by PID.
+
+    The server's output goes to ``log_path`` (default: ``.pytest_cache/streamlit-<port>.log`` if that
+    folder exists, else nowhere).
+    """
     port = port or free_port()
     # The `streamlit` script itself, as the README runs it (`python -m streamlit` would add the cwd to
     # sys.path and hide an import that only works from the project root).
@@ -77,12 +85,14 @@ def streamlit_server(port: int | None = None, *, extra_args: list[str] | None = 
     cmd = [*launcher, "run", str(MAIN),
            "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
            "--browser.gatherUsageStats", "false", *(extra_args or [])]
-    log = open(ROOT / ".pytest_cache" / f"streamlit-{port}.log", "wb") if (ROOT / ".pytest_cache").exists() else subprocess.DEVNULL
+    if log_path is None and (ROOT / ".pytest_cache").exists():
+        log_path = ROOT / ".pytest_cache" / f"streamlit-{port}.log"
+    log = open(log_path, "wb") if log_path is not None else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(f"{base}/_stcore/health")
+        wait_healthy(f"{base}/_stcore/health", timeout, proc)
         yield base, proc
     finally:
         stop(proc)

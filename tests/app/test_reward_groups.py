@@ -7,7 +7,6 @@ import json
 import math
 import zlib
 
-import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
