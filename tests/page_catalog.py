@@ -163,8 +163,19 @@ def editors(at) -> list[Any]:
     return [n for n in nodes(at) if getattr(n, "type", None) == "dataframe" and n.proto.editing_mode != 0]
 
 
+def figure_of(node) -> dict | None:
+    """The Plotly figure an element draws: ``st.plotly_chart``, or app/live_chart.py's in-place chart."""
+    kind = getattr(node, "type", None)
+    if kind == "plotly_chart":
+        return json.loads(node.proto.spec)
+    if kind == "component_instance" and node.proto.component_name == "live_chart.chart":
+        return json.loads(json.loads(node.proto.json_args)["figure"])
+    return None
+
+
 def figures(at) -> list[dict]:
-    return [json.loads(n.proto.spec) for n in nodes(at) if getattr(n, "type", None) == "plotly_chart"]
+    """Every Plotly figure on the page, in page order (sidebar last)."""
+    return [fig for fig in map(figure_of, nodes(at)) if fig is not None]
 
 
 @dataclass(frozen=True)
@@ -215,8 +226,8 @@ def shown(at) -> list[Shown]:
         elif name == "Dataframe" and proto.editing_mode == 0:
             frame = node.value
             out.append(Shown(kind, frame.to_string(), False))
-        elif name == "PlotlyChart":
-            out.extend(Shown(kind, s, False) for s in _figure_strings(json.loads(proto.spec)))
+        elif (figure := figure_of(node)) is not None:
+            out.extend(Shown("plotly_chart", s, False) for s in _figure_strings(figure))
         elif kind in VALUE_KINDS or kind == "button":
             out.append(Shown(kind, getattr(proto, "label", ""), False))
             out.extend(Shown(kind, getattr(o, "content", o), False) for o in getattr(proto, "options", ()))

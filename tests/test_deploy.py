@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,12 @@ def test_real_build_context_holds_only_what_the_image_runs():
 # The ENTRYPOINT and the HEALTHCHECK, run for real
 
 
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200, url
+        return response.read()
+
+
 @pytest.mark.slow
 def test_entrypoint_serves_and_healthcheck_tracks_it(tmp_path):
     workdir = image_tree(tmp_path / "app")
@@ -235,6 +242,12 @@ def test_entrypoint_serves_and_healthcheck_tracks_it(tmp_path):
         run = open_page(f"http://127.0.0.1:{port}", timeout=60)
         assert run.exceptions == [], run.exceptions
         assert run.elements > 0
+        # The live-training page's in-place charts: their frame page and plotly.js come from the image too.
+        run = open_page(f"http://127.0.0.1:{port}", page="training", timeout=60)
+        assert run.exceptions == [], run.exceptions
+        frame = fetch(f"http://127.0.0.1:{port}/component/live_chart.chart/index.html")
+        assert b'src="../live_chart.plotly_js/plotly.min.js"' in frame
+        assert b"Plotly" in fetch(f"http://127.0.0.1:{port}/component/live_chart.plotly_js/plotly.min.js")[:2000]
     finally:
         stop(proc)
         log.close()

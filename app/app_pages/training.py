@@ -11,7 +11,9 @@ import streamlit as st
 import torch
 
 import charts
+import live_timing
 import urlstate
+from live_chart import live_plotly_chart
 from grpo_core import device_name
 from grpo_core.training import (
     DEFAULT_START_SKILL,
@@ -30,13 +32,12 @@ PENDING_RESET, PENDING_STEP = "tr_pending_reset", "tr_pending_step"
 PENDING_WIDGETS, EXPERIMENT = "tr_pending_widgets", "tr_experiment"
 RUN_COUNTER = "tr_run_counter"
 
-TICK_SECONDS = 0.25  # one refresh of the charts while playing: 4 per second, when the server keeps up
-MAX_TICK_SECONDS = 2.0  # under heavy load refreshes slow down to this rather than starve (see live())
-TICK_BUDGET = 0.05  # most training time per refresh: 0.12 gave 2.4 chart refreshes/s in Chromium, 0.05 gave 3.1
+TICK_BUDGET = 0.05  # most training time per refresh (of 0.2 s): the rest is drawing and slack for the browser
 TICK_SHARE = 0.7  # a tick (training + drawing) aims at this share of the interval, leaving slack for load
 MIN_TICK_BUDGET = 0.01  # at least one step per refresh however slow the drawing
 DRAW_SECONDS, DETAIL_TICKS, DETAIL_CACHE = "tr_draw_seconds", "tr_detail_ticks", "tr_detail_cache"
-TICK_WORK = "tr_tick_work"  # seconds the last complete refresh took on the server (training + drawing)
+TICK_WORK = "tr_tick_work"  # seconds the last few complete refreshes took on the server (training + drawing)
+TIMER = "tr_timer"  # the interval the refresh fragment's timer was set with
 DETAIL_EVERY = 4  # while playing fast, the groups table and the distribution refresh every 4th tick
 SLOW_SPEEDS = ("1", "2")
 # Redrawing the curves is the browser's main cost while playing (~85% busy at 400 points a line, measured
@@ -255,7 +256,7 @@ with st.sidebar:
               help="The run stops after this many steps (so a run never holds the server's CPU for long). "
                    "Raising it lets a stopped run go on.")
     st.select_slider("Speed (steps per refresh)", SPEEDS, key="tr_speed", bind="query-params",
-                     help="Steps per chart refresh (4 refreshes a second). 1 is slow motion, to read each step's "
+                     help="Steps per chart refresh (up to 5 refreshes a second). 1 is slow motion, to read each step's "
                           "groups; max trains as fast as fits in the refresh.")
 
     st.header("Sampling and update")
@@ -350,10 +351,6 @@ if config is not None:
         trainer.reconfigure(config)
 if trainer is None:  # the very first settings are unusable: start from the defaults
     trainer = st.session_state[TRAINER] = Trainer(TrainConfig())
-playing = st.session_state[PLAYING]  # as the timer is set for this run (the fragment compares against it)
-# A refresh that outlasts the interval is cut off by the next tick and the charts starve (stack notes), so
-# the interval stretches to the measured work when the server is loaded, and comes back when it is not.
-interval = min(MAX_TICK_SECONDS, max(TICK_SECONDS, 1.3 * st.session_state.get(TICK_WORK, 0.0)))
 st.caption(f"Policy: {trainer.num_parameters:,} parameters on {device_name(trainer.device)}; the reference is the "
            "starting policy, frozen.")
 if NOTICE in st.session_state:
@@ -403,11 +400,9 @@ def draw_charts(trainer: Trainer) -> None:
         return
     steps, m, _ = history_arrays(trainer)
     panels = charts.training_panels(m, trainer.config.kl_estimator)
-    st.plotly_chart(charts.training_dashboard(steps, panels, key="tr_dashboard"), key="tr_chart_dashboard",
-                    config={"displayModeBar": False})
-    cells = st.columns(2)
-    for i, ((title, _, _), text) in enumerate(zip(panels, EXPLAIN.values())):
-        cells[i % 2].caption(f"**{title}**: {text}")
+    live_plotly_chart(charts.training_dashboard(steps, panels, key="tr_dashboard"), key="tr_chart_dashboard")
+    # one element, not one per panel: each element is redrawn in the browser at every refresh
+    st.caption("\n".join(f"- **{title}**: {text}" for (title, _, _), text in zip(panels, EXPLAIN.values())))
 
 
 def draw_groups(fresh: bool) -> None:
@@ -466,7 +461,7 @@ def draw_distribution(trainer: Trainer, fresh: bool) -> None:
                    "answers were right and some wrong.")
         cache["distribution"] = ((id(trainer), probe), fig, caption)
     _, fig, caption = cache["distribution"]
-    st.plotly_chart(fig, key="tr_chart_dist", config={"displayModeBar": False})
+    live_plotly_chart(fig, key="tr_chart_dist")
     st.caption(caption)
 
 
@@ -479,7 +474,7 @@ def draw_controls(running: bool) -> None:
                            help="Stop training after the current refresh; the run is kept and Play goes on.")
     else:
         controls[0].button("Play", key="tr_play", on_click=play, type="primary", width="stretch",
-                           help="Start training; while it runs the charts refresh up to 4 times a second (less "
+                           help="Start training; while it runs the charts refresh up to 5 times a second (less "
                                 "when the server is busy).")
     controls[1].button("Step", key="tr_step", on_click=lambda: st.session_state.update({PENDING_STEP: True}),
                        width="stretch", disabled=running, help="Run exactly one GRPO step and show it.")
@@ -487,23 +482,29 @@ def draw_controls(running: bool) -> None:
                        help="Start a fresh run with the current settings (the old run is kept under Compare runs).")
 
 
-@st.fragment(run_every=interval if playing else None)
-def live() -> None:
-    """One refresh. Play, Pause and Step live in here, so a click reruns only this fragment: Pause shows at
-    once, then a full run takes the timer off (the official start/stop pattern: ``run_every`` is set only
-    while playing)."""
+def draw_view(trainer: Trainer) -> None:
+    """The run as it is now: status, the dashboard, this step's groups, the answer distribution."""
+    started = time.perf_counter()
+    draw_status(trainer)
+    draw_charts(trainer)
+    # The groups table and the distribution are for reading, not for watching scroll by: while playing fast
+    # the table waits for a pause and the distribution is rebuilt every DETAIL_EVERY-th refresh.
+    ticks = st.session_state[DETAIL_TICKS] = st.session_state.get(DETAIL_TICKS, 0) + 1
+    fresh = not st.session_state[PLAYING] or st.session_state["tr_speed"] in SLOW_SPEEDS or ticks % DETAIL_EVERY == 0
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        draw_groups(fresh)
+    with right:
+        draw_distribution(trainer, fresh)
+    st.session_state[DRAW_SECONDS] = time.perf_counter() - started
+
+
+def refresh() -> None:
+    """One refresh while playing: train for the refresh's time budget, then draw. A fragment of its own that
+    the browser's timer reruns alone (``run_every``), so a refresh redraws neither the page nor the controls."""
     tick_started = time.perf_counter()
     trainer: Trainer = st.session_state[TRAINER]
-    if st.session_state.get(PENDING_RESET):
-        st.rerun(scope="app")  # the reset happens in the full run, where the settings are read
-    if st.session_state[PLAYING] and not playing:
-        st.rerun(scope="app")  # Play was clicked: the full run sets the timer
-    draw_controls(st.session_state[PLAYING])
-    if st.session_state.pop(PENDING_STEP, False) and not st.session_state[PLAYING]:
-        try:
-            st.session_state[LAST] = trainer.step()
-        except TrainingStopped as stopped:
-            st.info(f"The run has stopped: {stopped}. Reset, or raise the step cap.", icon=":material/info:")
+    interval = st.session_state[TIMER]
     if st.session_state[PLAYING]:
         speed = st.session_state["tr_speed"]
         # Train for what the refresh has left after drawing (measured last time): a tick that overruns the
@@ -523,29 +524,40 @@ def live() -> None:
             elif next_arm():  # the reset that starts the next arm keeps this run under Compare runs
                 st.session_state[PLAYING] = True
             st.rerun(scope="app")  # the full run stops the timer (or restarts it for the next arm)
-    if playing and not st.session_state[PLAYING]:
-        # Pause was clicked: the button above already says Play; the full run redraws the rest (once) and
-        # takes the timer off.
-        st.rerun(scope="app")
-    started = time.perf_counter()
-    draw_status(trainer)
-    draw_charts(trainer)
-    # The groups table and the distribution are for reading, not for watching scroll by: while playing fast
-    # the table waits for a pause and the distribution is rebuilt every DETAIL_EVERY-th refresh.
-    ticks = st.session_state[DETAIL_TICKS] = st.session_state.get(DETAIL_TICKS, 0) + 1
-    fresh = not st.session_state[PLAYING] or st.session_state["tr_speed"] in SLOW_SPEEDS or ticks % DETAIL_EVERY == 0
-    left, right = st.columns([1, 1], gap="large")
-    with left:
-        draw_groups(fresh)
-    with right:
-        draw_distribution(trainer, fresh)
-    finished = time.perf_counter()
-    st.session_state[DRAW_SECONDS] = finished - started
-    if playing:
-        work = st.session_state[TICK_WORK] = finished - tick_started
-        wanted = min(MAX_TICK_SECONDS, max(TICK_SECONDS, 1.3 * work))
-        if wanted > 1.5 * interval or (interval > TICK_SECONDS and wanted < 0.5 * interval):
-            st.rerun(scope="app")  # re-time the refreshes (a full run sets run_every)
+    draw_view(trainer)
+    if st.session_state[PLAYING]:
+        recent = st.session_state[TICK_WORK] = live_timing.remember(st.session_state.get(TICK_WORK, []),
+                                                                    time.perf_counter() - tick_started)
+        if live_timing.should_retime(interval, live_timing.wanted_interval(recent)):
+            st.rerun(scope="app")  # re-time the refreshes (the fragment's run_every is set when it is drawn)
+
+
+def still() -> None:
+    """The run while paused: a fragment without a timer, drawn in place of :func:`refresh`."""
+    draw_view(st.session_state[TRAINER])
+
+
+@st.fragment
+def live() -> None:
+    """Play, Pause, Step and Reset, and the run's view. A click on one of them reruns this fragment only,
+    never the page. While playing the view is the :func:`refresh` fragment, which its ``run_every`` timer
+    reruns alone; Pause draws the :func:`still` fragment in its place, and Streamlit cancels the timer of
+    the fragment that is gone (the start/stop pattern of a nested ``run_every`` fragment)."""
+    if st.session_state.get(PENDING_RESET):
+        st.rerun(scope="app")  # the reset happens in the full run, where the settings are read
+    trainer: Trainer = st.session_state[TRAINER]
+    draw_controls(st.session_state[PLAYING])
+    if st.session_state.pop(PENDING_STEP, False) and not st.session_state[PLAYING]:
+        try:
+            st.session_state[LAST] = trainer.step()
+        except TrainingStopped as stopped:
+            st.info(f"The run has stopped: {stopped}. Reset, or raise the step cap.", icon=":material/info:")
+    if st.session_state[PLAYING]:
+        # stretched when the server is loaded (app/live_timing.py)
+        interval = st.session_state[TIMER] = live_timing.wanted_interval(st.session_state.get(TICK_WORK, []))
+        st.fragment(refresh, run_every=interval)()
+    else:
+        st.fragment(still)()
 
 
 live()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+
+from tests import page_catalog as pc
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGE = "app_pages/training.py"
@@ -38,8 +39,7 @@ def values(data) -> np.ndarray:
 
 
 def figure(at: AppTest, title_start: str) -> dict:
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
+    for spec in pc.figures(at):
         title = (spec["layout"].get("title") or {}).get("text") or ""
         if title.startswith(title_start):
             return spec
@@ -47,8 +47,8 @@ def figure(at: AppTest, title_start: str) -> dict:
 
 
 def trace(at: AppTest, name: str) -> dict:
-    for chart in at.get("plotly_chart"):
-        for data in json.loads(chart.proto.spec)["data"]:
+    for spec in pc.figures(at):
+        for data in spec["data"]:
             if data.get("name") == name:
                 return data
     raise AssertionError(f"no trace named {name!r}")

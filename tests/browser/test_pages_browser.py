@@ -27,6 +27,7 @@ PAGES = pc.pages()
 FIRST_LOAD_MS = 120_000  # the first session imports torch and the pages on a loaded 2-core machine
 EXCEPTION = '[data-testid="stException"]'
 CHART = '[data-testid="stPlotlyChart"]'
+LIVE_CHART = 'iframe[title="live_chart.chart"]'
 NONFINITE = re.compile(r"(?<![A-Za-z])[-+]?(?:nan|NaN|inf|Infinity)(?![A-Za-z])")
 
 
@@ -59,8 +60,8 @@ def assert_clean(page, where: str) -> None:
 
 
 def assert_charts_drawn(page, info: pc.PageInfo, where: str) -> int:
-    charts = page.locator(CHART)
-    if "plotly_chart" in info.source:
+    charts = page.locator(f"{CHART}, {LIVE_CHART}")
+    if "plotly_chart" in info.source:  # st.plotly_chart or app/live_chart.py's live_plotly_chart
         # Streamlit loads its Plotly component lazily: the chart elements can land after the script's run
         try:
             charts.first.wait_for(state="attached", timeout=30_000)
@@ -69,6 +70,8 @@ def assert_charts_drawn(page, info: pc.PageInfo, where: str) -> int:
     count = charts.count()
     for i in range(count):
         chart = charts.nth(i)
+        if chart.evaluate("e => e.tagName") == "IFRAME":  # an in-place chart draws inside its own frame
+            chart = chart.content_frame
         chart.locator(".js-plotly-plot svg.main-svg").first.wait_for(state="attached", timeout=20_000)
         # Plotly draws its traces asynchronously after the SVG appears: wait for a drawn mark of any trace
         marks = chart.locator("g.trace path, g.trace image, g.trace text, g.hm image")

@@ -9,6 +9,7 @@ are what the report quotes.
 from __future__ import annotations
 
 import os
+import statistics
 from pathlib import Path
 
 import pytest
@@ -22,25 +23,43 @@ SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots"))
 #: Runs in the page: every 5 ms, note when the step counter and the reward line's path change.
 WATCH = """
 () => {
-  const w = window.__watch = {steps: [], paths: [], last: null, lastPath: null};
+  const w = window.__watch = {steps: [], paths: [], last: null, lastStep: null};
+  const lastStepDrawn = () => {  // the newest step on the reward curve of a drawn dashboard, or null
+    const docs = [document, ...[...document.querySelectorAll('iframe')].map(f => f.contentDocument).filter(d => d)];
+    for (const plot of docs.flatMap(d => [...d.querySelectorAll('.js-plotly-plot')])) {
+      const trace = (plot._fullData || []).find(t => t.name === 'mean reward');
+      if (trace && plot.querySelector('.scatterlayer path.js-line')) return trace.x[trace.x.length - 1];
+    }
+    return null;
+  };
   w.timer = setInterval(() => {
     const metric = document.querySelector('[data-testid="stMetricValue"]');
     const text = metric ? metric.textContent : null;
     if (text !== w.last) { w.last = text; w.steps.push([performance.now(), text]); }
-    const path = document.querySelector('.js-plotly-plot .scatterlayer .trace:last-child path.js-line');
-    const d = path ? path.getAttribute('d') : null;
-    if (d !== w.lastPath) { w.lastPath = d; w.paths.push(performance.now()); }
+    // one refresh = the chart drawn with a new newest step (a remounting chart is briefly absent: not counted)
+    const step = lastStepDrawn();
+    if (step !== null && step !== w.lastStep) { w.lastStep = step; w.paths.push(performance.now()); }
   }, 5);
 }
 """
 
-#: Notes the moment the browser delivers the click on Pause (capture phase: before Streamlit handles it).
-MARK_PAUSE_CLICK = """
-() => document.addEventListener('click', (event) => {
-  const button = event.target.closest('button');
-  if (button && button.textContent.trim() === 'Pause') window.__pauseClick = performance.now();
-}, {capture: true})
+#: Notes the moment the browser delivers the click on Pause (capture phase: before Streamlit handles it),
+#: then resolves ``window.__pauseToPlay`` with [click time, ms from there until the Play button shows].
+PAUSE_TO_PLAY = """
+() => { window.__pauseToPlay = new Promise((resolve) => {
+  let clicked = null;
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest('button');
+    if (button && button.textContent.trim() === 'Pause') clicked = performance.now();
+  }, {capture: true, once: true});
+  const poll = setInterval(() => {
+    const play = [...document.querySelectorAll('button')].some((b) => b.textContent.trim() === 'Play');
+    if (clicked !== null && play) { clearInterval(poll); resolve([clicked, performance.now() - clicked]); }
+  }, 2);
+}); }
 """
+LIVE_CHART = 'iframe[title="live_chart.chart"]'
+PAUSES = 3
 
 
 def step_number(text: str | None) -> int:
@@ -56,41 +75,50 @@ def test_play_streams_pause_stops_without_errors():
         wait_app_idle(page, timeout_ms=60000)
         page.get_by_role("button", name="Step", exact=True).click()
         wait_app_idle(page)
-        page.wait_for_selector(".js-plotly-plot")
+        dashboard = page.locator(LIVE_CHART).first.content_frame
+        dashboard.locator(".js-plotly-plot .scatterlayer path.js-line").first.wait_for(state="attached", timeout=60000)
         page.evaluate(WATCH)
 
         page.get_by_role("button", name="Play", exact=True).click()
         page.get_by_role("button", name="Pause", exact=True).wait_for(timeout=10000)
         page.wait_for_timeout(1000)  # past the first refresh
         start = page.evaluate("performance.now()")
-        page.wait_for_timeout(3000)
+        page.wait_for_timeout(4000)
         watch = page.evaluate("window.__watch")
         window = [t for t in watch["paths"] if t >= start]
         refreshes_per_s = len(window) / ((page.evaluate("performance.now()") - start) / 1000)
         page.screenshot(path=str(SHOTS / "training_playing.png"), full_page=False)
 
-        page.evaluate(MARK_PAUSE_CLICK)
-        page.get_by_role("button", name="Pause", exact=True).click()
-        page.get_by_role("button", name="Play", exact=True).wait_for(timeout=10000)
-        shown_stopped = page.evaluate("performance.now() - window.__pauseClick")
-        page.wait_for_timeout(1500)
-        watch = page.evaluate("window.__watch")
-        click_at = page.evaluate("window.__pauseClick")
-        last_change = max(t for t, _ in watch["steps"])
-        steps_at_stop = step_number(watch["last"])
-        page.wait_for_timeout(1000)
-        steps_later = step_number(page.evaluate("window.__watch.last"))
+        pauses, stopped_after = [], []
+        for attempt in range(PAUSES):
+            if attempt:
+                page.get_by_role("button", name="Play", exact=True).click()
+                page.get_by_role("button", name="Pause", exact=True).wait_for(timeout=10000)
+                page.wait_for_timeout(2000)
+            page.evaluate(PAUSE_TO_PLAY)
+            page.get_by_role("button", name="Pause", exact=True).click()
+            click_at, to_play = page.evaluate("window.__pauseToPlay")
+            pauses.append(to_play)
+            page.wait_for_timeout(1200)
+            watch = page.evaluate("window.__watch")
+            stopped_after.append(max(0.0, max(t for t, _ in watch["steps"]) - click_at))
+            steps_at_stop = step_number(watch["last"])
+            page.wait_for_timeout(800)
+            steps_later = step_number(page.evaluate("window.__watch.last"))
+            assert steps_at_stop > 1 and steps_later == steps_at_stop, "training went on after Pause"
         exceptions = page.locator('[data-testid="stException"]').count()
+        problems = [page.locator(LIVE_CHART).nth(i).content_frame.locator("#problem:not([hidden])").count()
+                    for i in range(page.locator(LIVE_CHART).count())]
         page.screenshot(path=str(SHOTS / "training_paused.png"), full_page=True)
 
-    last_update_after_click = max(0.0, last_change - click_at)
     print(f"\nchart refreshes per second while playing: {refreshes_per_s:.2f} (target >= 4)")
-    print(f"Pause click -> Play button shown: {shown_stopped:.0f} ms; last step-counter change "
-          f"{last_update_after_click:.0f} ms after the click (target <= 300 ms)")
-    print(f"steps when stopped: {steps_at_stop}")
+    print(f"Pause click -> Play button shown: {', '.join(f'{p:.0f}' for p in pauses)} ms "
+          f"(median {statistics.median(pauses):.0f}); last step-counter change "
+          f"{', '.join(f'{s:.0f}' for s in stopped_after)} ms after the click (target <= 300 ms)")
     assert not errors, errors
     assert exceptions == 0
+    assert not any(problems), "a live chart shows its could-not-draw message"
     assert len(window) >= 2, "the reward chart did not change while playing"
-    assert steps_at_stop > 1 and steps_later == steps_at_stop, "training went on after Pause"
-    assert refreshes_per_s >= 1.0
-    assert shown_stopped < 3000
+    # Bounds looser than the targets: this 2-core machine is shared with the browser and the server.
+    assert refreshes_per_s >= 2.0
+    assert statistics.median(pauses) < 1500

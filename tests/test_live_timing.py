@@ -1,0 +1,65 @@
+"""app/live_timing.py: the refresh interval of the live-training page follows the server's work."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import live_timing as lt
+
+
+def test_no_history_is_the_fastest_refresh():
+    assert lt.wanted_interval([]) == lt.REFRESH_SECONDS == 0.2
+
+
+def test_light_work_keeps_the_fastest_refresh():
+    assert lt.wanted_interval([0.09] * lt.WINDOW) == lt.REFRESH_SECONDS
+
+
+def test_sustained_slow_work_stretches_the_interval_with_headroom():
+    assert lt.wanted_interval([0.3] * lt.WINDOW) == pytest.approx(0.3 * lt.HEADROOM)
+
+
+def test_one_slow_refresh_does_not_stretch_it():
+    assert lt.wanted_interval([0.09, 0.09, 0.9, 0.09, 0.09]) == lt.REFRESH_SECONDS
+
+
+def test_only_the_last_window_counts():
+    old_slow = [1.0] * 10
+    assert lt.wanted_interval(old_slow + [0.09] * lt.WINDOW) == lt.REFRESH_SECONDS
+
+
+def test_the_interval_is_capped():
+    assert lt.wanted_interval([60.0] * lt.WINDOW) == lt.MAX_REFRESH_SECONDS
+
+
+def test_retime_when_close_to_starving():
+    assert lt.should_retime(0.2, lt.wanted_interval([0.3] * lt.WINDOW))
+
+
+def test_a_stretched_interval_comes_back_once_the_load_is_gone():
+    # the rule this replaced re-timed down only below half the interval, which the 0.25 s floor never
+    # reached from 0.33 s: a page slowed once stayed slow
+    stretched = lt.wanted_interval([0.25] * lt.WINDOW)
+    assert stretched == pytest.approx(0.325)
+    assert lt.should_retime(stretched, lt.wanted_interval([0.09] * lt.WINDOW))
+
+
+def test_small_changes_do_not_retime():
+    assert not lt.should_retime(0.25, 0.22)
+    assert not lt.should_retime(0.25, 0.3)
+
+
+def test_remember_keeps_the_last_window():
+    recent: list[float] = []
+    for i in range(12):
+        recent = lt.remember(recent, float(i))
+    assert recent == [7.0, 8.0, 9.0, 10.0, 11.0]
+
+
+@given(st.lists(st.floats(0.0, 1e6), max_size=20))
+def test_wanted_interval_is_bounded_and_stable(work):
+    wanted = lt.wanted_interval(work)
+    assert lt.REFRESH_SECONDS <= wanted <= lt.MAX_REFRESH_SECONDS
+    assert not lt.should_retime(wanted, wanted)
