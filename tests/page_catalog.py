@@ -163,6 +163,14 @@ def editors(at) -> list[Any]:
     return [n for n in nodes(at) if getattr(n, "type", None) == "dataframe" and n.proto.editing_mode != 0]
 
 
+def fill_in(at) -> None:
+    """After a rerun of fragments only (the live-training page's Pause and Step rerun two fragments, not the
+    page), AppTest's tree holds just those fragments, where the browser keeps the rest of the page as it
+    was. A full rerun then shows the page whole, as the reader sees it (the state it reads is the same)."""
+    if not at.sidebar.children and not at.exception:
+        at.run()
+
+
 def figure_of(node) -> dict | None:
     """The Plotly figure an element draws: ``st.plotly_chart``, or app/live_chart.py's in-place chart."""
     kind = getattr(node, "type", None)

@@ -259,6 +259,7 @@ def _act(data, at, step: int) -> str | None:
             value = data.draw(st.booleans(), label=f"{widget.key}")
             widget.set_value(value)
         at.run()
+        pc.fill_in(at)
     except (ValueError, TypeError, OverflowError) as err:  # AppTest refused to serialise the value
         if at.exception:
             raise

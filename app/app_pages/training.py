@@ -31,6 +31,7 @@ TRAINER, LAST, PLAYING, RUNS, NOTICE = "tr_trainer", "tr_last", "tr_playing", "t
 PENDING_RESET, PENDING_STEP = "tr_pending_reset", "tr_pending_step"
 PENDING_WIDGETS, EXPERIMENT = "tr_pending_widgets", "tr_experiment"
 RUN_COUNTER = "tr_run_counter"
+LIVE_FRAGMENT, COMPARE_FRAGMENT = "tr_live", "tr_compare_runs"  # fragment keys (st.rerun(scope=...) names them)
 
 TICK_BUDGET = 0.05  # most training time per refresh (of 0.2 s): the rest is drawing and slack for the browser
 TICK_SHARE = 0.7  # a tick (training + drawing) aims at this share of the interval, leaving slack for load
@@ -178,6 +179,12 @@ def play() -> None:
 
 def pause() -> None:
     st.session_state[PLAYING] = False
+    st.rerun(scope=[LIVE_FRAGMENT, COMPARE_FRAGMENT])  # the Play button first, then the stopped run compared
+
+
+def request_step() -> None:
+    st.session_state[PENDING_STEP] = True
+    st.rerun(scope=[LIVE_FRAGMENT, COMPARE_FRAGMENT])
 
 
 def request_reset() -> None:
@@ -476,7 +483,7 @@ def draw_controls(running: bool) -> None:
         controls[0].button("Play", key="tr_play", on_click=play, type="primary", width="stretch",
                            help="Start training; while it runs the charts refresh up to 5 times a second (less "
                                 "when the server is busy).")
-    controls[1].button("Step", key="tr_step", on_click=lambda: st.session_state.update({PENDING_STEP: True}),
+    controls[1].button("Step", key="tr_step", on_click=request_step,
                        width="stretch", disabled=running, help="Run exactly one GRPO step and show it.")
     controls[2].button("Reset", key="tr_reset", on_click=request_reset, width="stretch",
                        help="Start a fresh run with the current settings (the old run is kept under Compare runs).")
@@ -537,7 +544,7 @@ def still() -> None:
     draw_view(st.session_state[TRAINER])
 
 
-@st.fragment
+@st.fragment(key=LIVE_FRAGMENT)
 def live() -> None:
     """Play, Pause, Step and Reset, and the run's view. A click on one of them reruns this fragment only,
     never the page. While playing the view is the :func:`refresh` fragment, which its ``run_every`` timer
@@ -564,36 +571,45 @@ live()
 
 # ------------------------------------------------------------------------------------ compare runs
 
-st.header("Compare runs")
-runs = list(st.session_state[RUNS])
-if len(trainer.history):
-    runs.append(dict(label=f"now {describe(trainer.config)}", table=trainer.history.table().numpy()))
-if not runs:
-    st.caption("Finished runs are kept here (the last four) to overlay with the current one. Run an experiment "
-               "above, or Reset after a run to keep it.")
-else:
-    metric = st.selectbox("Metric", TRAIN_METRIC_NAMES, key="tr_cmp_metric", bind="query-params",
-                          help="Which per-step metric to overlay; the legend lists each run's settings that differ "
-                               "from the defaults.")
-    column = TRAIN_METRIC_NAMES.index(metric or "reward")
-    lines = []
-    for run in runs:
-        index = charts.thin(run["table"].shape[0])
-        lines.append((run["label"], index + 1, run["table"][index, column]))
-    st.plotly_chart(charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric or "", key="tr_compare"),
-                    key="tr_chart_compare", config={"displayModeBar": False})
-    st.caption("The current run updates here when it is paused or stopped. The legend spells out what differs "
-               "from the default settings; #numbers count runs in this session.")
-    def runs_csv(runs=tuple(runs)) -> str:  # built only when the button is clicked
-        frames = [pd.DataFrame(run["table"], columns=TRAIN_METRIC_NAMES)
-                  .assign(run=run["label"], step=lambda d: d.index + 1) for run in runs]
-        buffer = io.StringIO()
-        pd.concat(frames)[["run", "step", *TRAIN_METRIC_NAMES]].to_csv(buffer, index=False)
-        return buffer.getvalue()
+@st.fragment(key=COMPARE_FRAGMENT)
+def compare_runs() -> None:
+    """Kept runs and the current one, overlaid. A fragment: Pause and Step rerun it with the live view (not
+    the page), so the current run shows here as soon as it stops."""
+    trainer: Trainer = st.session_state[TRAINER]
+    st.header("Compare runs")
+    runs = list(st.session_state[RUNS])
+    if len(trainer.history):
+        runs.append(dict(label=f"now {describe(trainer.config)}", table=trainer.history.table().numpy()))
+    if not runs:
+        st.caption("Finished runs are kept here (the last four) to overlay with the current one. Run an "
+                   "experiment above, or Reset after a run to keep it.")
+    else:
+        metric = st.selectbox("Metric", TRAIN_METRIC_NAMES, key="tr_cmp_metric", bind="query-params",
+                              help="Which per-step metric to overlay; the legend lists each run's settings that "
+                                   "differ from the defaults.")
+        column = TRAIN_METRIC_NAMES.index(metric or "reward")
+        lines = []
+        for run in runs:
+            index = charts.thin(run["table"].shape[0])
+            lines.append((run["label"], index + 1, run["table"][index, column]))
+        st.plotly_chart(charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric or "",
+                                            key="tr_compare"), key="tr_chart_compare", config={"displayModeBar": False})
+        st.caption("The current run updates here when it is paused or stopped. The legend spells out what "
+                   "differs from the default settings; #numbers count runs in this session.")
 
-    st.download_button("Download these runs' metrics (CSV)", runs_csv, file_name="grpo_runs.csv",
-                       mime="text/csv", on_click="ignore", key="tr_csv",
-                       help="One row per run and step, with every metric shown on this page.")
+        def runs_csv(runs=tuple(runs)) -> str:  # built only when the button is clicked
+            frames = [pd.DataFrame(run["table"], columns=TRAIN_METRIC_NAMES)
+                      .assign(run=run["label"], step=lambda d: d.index + 1) for run in runs]
+            buffer = io.StringIO()
+            pd.concat(frames)[["run", "step", *TRAIN_METRIC_NAMES]].to_csv(buffer, index=False)
+            return buffer.getvalue()
+
+        st.download_button("Download these runs' metrics (CSV)", runs_csv, file_name="grpo_runs.csv",
+                           mime="text/csv", on_click="ignore", key="tr_csv",
+                           help="One row per run and step, with every metric shown on this page.")
+
+
+compare_runs()
 
 with st.expander("Think about it"):
     st.markdown(

@@ -57,6 +57,8 @@ def trace(at: AppTest, name: str) -> dict:
 def click(at: AppTest, key: str) -> AppTest:
     at.button(key=key).click().run()
     assert not at.exception, at.exception
+    pc.fill_in(at)
+    assert not at.exception, at.exception
     return at
 
 
@@ -212,3 +214,22 @@ def test_answer_distribution_over_time_for_a_chosen_question():
     at.selectbox(key="tr_probe").set_value("5").run()
     label = trainer(at).task.prompt_text(trainer(at).probe_prompts[5])
     assert figure(at, "P(answer")["layout"]["title"]["text"] == f"P(answer | {label}) over training"
+
+
+def test_step_and_pause_rerun_the_live_view_and_compare_runs_not_the_page():
+    at = open_page()
+    at.button(key="tr_step").click().run()
+    assert not at.exception, at.exception
+    assert not at.sidebar.children, "Step reran the whole page"
+    assert trainer(at).step_count == 1
+    compared = figure(at, "reward by run")  # the stopped run shows under Compare runs at once
+    assert [t["name"] for t in compared["data"]] == ["now defaults"]
+    pc.fill_in(at)
+    click(at, "tr_play")
+    steps = trainer(at).step_count
+    at.button(key="tr_pause").click().run()
+    assert not at.exception, at.exception
+    assert not at.sidebar.children, "Pause reran the whole page"
+    assert not at.session_state["tr_playing"]
+    assert at.button(key="tr_play").label == "Play"
+    assert len(values(figure(at, "reward by run")["data"][0]["y"])) == trainer(at).step_count >= steps

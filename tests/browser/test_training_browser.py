@@ -106,6 +106,9 @@ def test_play_streams_pause_stops_without_errors():
             page.wait_for_timeout(800)
             steps_later = step_number(page.evaluate("window.__watch.last"))
             assert steps_at_stop > 1 and steps_later == steps_at_stop, "training went on after Pause"
+        # the stopped run is compared at once (Pause reruns Compare runs too, not only the live view)
+        compared = page.locator('[data-testid="stPlotlyChart"] .gtitle', has_text="reward by run")
+        compared.first.wait_for(state="attached", timeout=10000)
         exceptions = page.locator('[data-testid="stException"]').count()
         problems = [page.locator(LIVE_CHART).nth(i).content_frame.locator("#problem:not([hidden])").count()
                     for i in range(page.locator(LIVE_CHART).count())]
