@@ -33,6 +33,7 @@ import plotly.io as pio  # noqa: E402
 import torch  # noqa: E402
 
 import charts  # noqa: E402
+import live_timing  # noqa: E402
 from grpo_core import grpo_loss  # noqa: E402
 from grpo_core.training import TrainConfig, Trainer  # noqa: E402
 
@@ -134,8 +135,10 @@ def bench_task(task: str, rounds: int, steps: int) -> None:
     print(f"  of which grpo_loss alone: {statistics.median(loss_ms):8.2f} ms   (forward + backward on the same shapes "
           f"= {statistics.median(loss_ms) / bare:.2f}x the bare policy fwd+bwd)")
     print(f"drawing one refresh       : {draw:8.2f} ms   (dashboard + heatmap + groups table, serialised)")
-    print(f"  = {draw / step:.1f} training steps; a 250 ms refresh with this drawing leaves "
-          f"{max(0.0, 175 - draw):.0f} ms (~{max(0.0, 175 - draw) / step:.0f} steps) of training at 70% of the interval")
+    share = 1000 * 0.7 * live_timing.REFRESH_SECONDS  # the page's TICK_SHARE of its fastest refresh
+    print(f"  = {draw / step:.1f} training steps; a {1000 * live_timing.REFRESH_SECONDS:.0f} ms refresh with this "
+          f"drawing leaves {max(0.0, share - draw):.0f} ms (~{max(0.0, share - draw) / step:.0f} steps) of training "
+          "at 70% of the interval")
 
 
 def bench_style(rounds: int) -> None:

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support import require_chromium
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,3 +25,14 @@ def test_bench_pages_quick_prints_every_page():
                          capture_output=True, text=True, timeout=300, check=True, cwd=ROOT).stdout
     for page in ("overview", "reward-groups", "ratio-clipping", "kl-beta", "training"):
         assert page in out, out
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_bench_browser_quick_prints_both_comparisons():
+    require_chromium()
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_browser.py"), "--rounds", "1", "--seconds", "2",
+                          "--pauses", "1", "--plotly-rounds", "1"],
+                         capture_output=True, text=True, timeout=400, check=True, cwd=ROOT).stdout
+    assert "rebuild (purge + newPlot + relayout)" in out and "Plotly.react" in out, out
+    assert "refreshes per second" in out and "Pause click -> Play shown" in out, out

@@ -101,6 +101,22 @@ def test_sticky_per_visitor_cookie_and_websocket_upgrade(cluster):
     assert set().union(*chosen.values()) == {0, 1}, "12 visitors all landed on one replica: not spreading"
 
 
+def test_plotly_js_of_the_live_charts_is_cached_by_browsers(cluster):
+    from bench.load import open_page
+
+    url, replicas = cluster
+    for port, _ in replicas:  # the training page registers its chart component in each replica
+        assert open_page(f"http://127.0.0.1:{port}", page="training", timeout=60).exceptions == []
+    request = urllib.request.Request(f"{url}/component/live_chart.plotly_js/plotly.min.js",
+                                     headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.headers.get("Cache-Control") == "public, max-age=86400"
+        assert resp.headers.get("Content-Encoding") == "gzip"
+        assert len(resp.read()) > 100_000
+    with urllib.request.urlopen(f"{url}/component/live_chart.chart/index.html", timeout=10) as resp:
+        assert "max-age" not in (resp.headers.get("Cache-Control") or "")  # the app's own files stay fresh
+
+
 def _slider(page):
     return page.locator('[data-testid="stSlider"]').first.get_by_role("slider")
 
