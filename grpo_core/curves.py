@@ -123,14 +123,14 @@ CLIP_REASONS = {
     "signal to follow; the objective is 0 and flat whatever the ratio.",
     "inside": "the ratio is inside the trust region [{low:g}, {high:g}]: nothing is clipped and the "
     "gradient is A = {advantage:g}.",
-    "above_positive": "ratio {ratio:g} > 1+ε_high = {high:g} and A > 0: the update has already made this "
+    "above_positive": "ratio {ratio:g} > {upper} = {high:g} and A > 0: the update has already made this "
     "completion more likely by enough; the objective is held at {high:g}·A and the gradient is 0.",
     "below_negative": "ratio {ratio:g} < 1−ε = {low:g} and A < 0: the update has already made this "
     "completion less likely by enough; the objective is held at {low:g}·A and the gradient is 0.",
     "below_positive": "ratio {ratio:g} < 1−ε = {low:g} but A > 0: the good completion became less likely, "
     "and moving back up is allowed, so the unclipped term is the smaller one; not clipped, gradient "
     "A = {advantage:g}.",
-    "above_negative": "ratio {ratio:g} > 1+ε_high = {high:g} but A < 0: the bad completion became more "
+    "above_negative": "ratio {ratio:g} > {upper} = {high:g} but A < 0: the bad completion became more "
     "likely, and pushing it back down is allowed, so the unclipped term is the smaller one; not clipped, "
     "gradient A = {advantage:g}.",
     "dual_clip": "ratio {ratio:g} > δ = {delta:g} and A < 0: dual clip caps the penalty of a bad completion "
@@ -165,10 +165,13 @@ class ClipStatus:
     delta: float | None
 
     def explanation(self) -> str:
-        """The reason in words, with this point's numbers filled in."""
+        """The reason in words, with this point's numbers filled in. The upper bound is named 1+ε_high only
+        when it differs from 1+ε (clip-higher, DAPO); symmetric PPO clipping has one ε."""
+        symmetric = math.isclose(self.high - 1.0, 1.0 - self.low, rel_tol=0.0, abs_tol=1e-12)
         return CLIP_REASONS[self.reason].format(
             ratio=round(self.ratio, 4), advantage=round(self.advantage, 4), low=round(self.low, 4),
             high=round(self.high, 4), delta=None if self.delta is None else round(self.delta, 4),
+            upper="1+ε" if symmetric else "1+ε_high",
         )
 
 

@@ -137,6 +137,10 @@ def test_clip_status_words_carry_the_numbers():
     text = clip_status(1.5, 1.0, epsilon=0.2).explanation()
     assert "1.5" in text and "1.2" in text and "A > 0" in text
     assert "1.28" in clip_status(1.5, 1.0, epsilon=0.2, epsilon_high=0.28).explanation()
+    # the upper bound is called 1+ε_high only when clip-higher makes it differ from 1+ε
+    assert "> 1+ε = 1.2" in text and "ε_high" not in text
+    assert "> 1+ε_high = 1.28" in clip_status(1.5, 1.0, epsilon=0.2, epsilon_high=0.28).explanation()
+    assert "> 1+ε = 1.2 but A < 0" in clip_status(1.5, -1.0, epsilon=0.2).explanation()
     assert set(CLIP_REASONS) >= {"inside", "above_positive", "below_negative", "dual_clip", "zero_advantage"}
 
 

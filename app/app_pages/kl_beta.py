@@ -117,6 +117,7 @@ def _reward_figure(r_outcome: float, kls: tuple[float, ...], beta: float) -> go.
     traces.append(go.Scatter(
         x=[beta] * len(kls), y=at_beta.numpy(), mode="markers", name=f"at β = {beta:g}",
         marker=dict(size=12, color=charts.OKABE_ITO["black"], symbol="diamond"),
+        cliponaxis=False,  # at β = 0 or 1 the diamonds sit on the plot's edge: draw them whole
         hovertemplate="β = %{x:.2f}<br>R − β·KL = %{y:.3f}<extra></extra>",
     ))
     layout = dict(

@@ -73,6 +73,7 @@ def test_total_reward_lines_are_r_minus_beta_kl():
         np.testing.assert_allclose(decode(line["y"]), 1.0 - beta * kl, atol=1e-6)
     marker = trace(at, "kl_reward_chart", "at β = 0.1")
     np.testing.assert_allclose(decode(marker["y"]), [0.9, 0.5, 0.0], atol=1e-6)
+    assert marker["cliponaxis"] is False  # at β = 0 or 1 the diamonds sit on the edge and are drawn whole
 
 
 def test_editing_r_kl_and_beta_redraws():

@@ -57,7 +57,7 @@ def test_default_is_the_notebooks_example_clipped_with_reason():
     assert metrics(at) == {"clipped objective J": "1.200", "unclipped r·A": "1.500", "gradient dJ/dr": "0.000",
                            "clipped?": "yes"}
     (reason,) = [w.value for w in at.warning]
-    assert "ratio 1.5 > 1+ε_high = 1.2 and A > 0" in reason and "gradient is 0" in reason
+    assert "ratio 1.5 > 1+ε = 1.2 and A > 0" in reason and "gradient is 0" in reason
     assert region(at) == pytest.approx((0.8, 1.2))
 
 
