@@ -263,8 +263,8 @@ with st.sidebar:
               help="The run stops after this many steps (so a run never holds the server's CPU for long). "
                    "Raising it lets a stopped run go on.")
     st.select_slider("Speed (steps per refresh)", SPEEDS, key="tr_speed", bind="query-params",
-                     help="Steps per chart refresh (up to 5 refreshes a second). 1 is slow motion, to read each step's "
-                          "groups; max trains as fast as fits in the refresh.")
+                     help="Steps per chart refresh (up to 5 refreshes a second). 1 is slow motion, to read each "
+                          "step's groups; max trains as fast as fits in the refresh.")
 
     st.header("Sampling and update")
     st.slider("Temperature", 0.2, 2.0, step=0.05, key="tr_temp", bind="query-params",
@@ -511,7 +511,7 @@ def refresh() -> None:
     the browser's timer reruns alone (``run_every``), so a refresh redraws neither the page nor the controls."""
     tick_started = time.perf_counter()
     trainer: Trainer = st.session_state[TRAINER]
-    interval = st.session_state[TIMER]
+    interval = st.session_state.get(TIMER, live_timing.REFRESH_SECONDS)
     if st.session_state[PLAYING]:
         speed = st.session_state["tr_speed"]
         # Train for what the refresh has left after drawing (measured last time): a tick that overruns the
