@@ -31,14 +31,14 @@ import streamlit.components.v1 as components
 MODE = os.environ.get("GRPO_LIVE_CHARTS", "in-place")
 if MODE not in ("in-place", "rebuild"):
     raise ValueError(f"GRPO_LIVE_CHARTS must be 'in-place' or 'rebuild'; got {MODE!r}")
-#: The component's name as Streamlit registers it (module name + name); the frame's page loads plotly.js
-#: from ``../live_chart.plotly_js/plotly.min.js``, next to its own URL ``/component/live_chart.chart/``.
-COMPONENT_NAME = "live_chart.chart"
 DEFAULT_HEIGHT = 450
 
 # Declared only to serve plotly.min.js (plotly's package_data folder) under /component/live_chart.plotly_js/.
 _PLOTLY_JS = components.declare_component("plotly_js", path=str(Path(plotly.__file__).parent / "package_data"))
 _CHART = components.declare_component("chart", path=str(Path(__file__).parent / "live_chart_frontend"))
+#: The names Streamlit registers (module name + name) and serves under ``/component/<name>/``; the frame's
+#: page (``/component/live_chart.chart/index.html``) loads ``../live_chart.plotly_js/plotly.min.js``.
+COMPONENT_NAME, PLOTLY_JS_NAME = _CHART.name, _PLOTLY_JS.name
 
 
 def live_plotly_chart(figure: go.Figure, *, key: str, config: dict | None = None) -> None:

@@ -22,7 +22,6 @@ import argparse
 import functools
 import http.server
 import json
-import os
 import shutil
 import statistics
 import sys

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import live_chart
+
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "app" / "main.py"
 APP_DIR = MAIN.parent
@@ -176,7 +178,7 @@ def figure_of(node) -> dict | None:
     kind = getattr(node, "type", None)
     if kind == "plotly_chart":
         return json.loads(node.proto.spec)
-    if kind == "component_instance" and node.proto.component_name == "live_chart.chart":
+    if kind == "component_instance" and node.proto.component_name == live_chart.COMPONENT_NAME:
         return json.loads(json.loads(node.proto.json_args)["figure"])
     return None
 

@@ -35,6 +35,13 @@ CHROMIUM_ARGS = [
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def live_chart_frame() -> str:
+    """CSS selector of app/live_chart.py's chart frames (Streamlit titles a component's iframe by its name)."""
+    import live_chart
+
+    return f'iframe[title="{live_chart.COMPONENT_NAME}"]'
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip with ``reason`` on a user's machine; fail under ``CI=true``, where a skip would prove nothing."""
     if condition:

@@ -95,6 +95,14 @@ def test_an_unknown_mode_is_refused_at_start():
     assert "GRPO_LIVE_CHARTS must be 'in-place' or 'rebuild'" in result.stderr
 
 
+def test_the_frame_page_loads_plotly_js_from_the_served_component():
+    import live_chart
+
+    page = (ROOT / "app" / "live_chart_frontend" / "index.html").read_text()
+    assert f'<script src="../{live_chart.PLOTLY_JS_NAME}/plotly.min.js"></script>' in page
+    assert (Path(live_chart.plotly.__file__).parent / "package_data" / "plotly.min.js").is_file()
+
+
 def live_chart_name() -> str:
     import live_chart
 

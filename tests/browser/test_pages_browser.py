@@ -19,7 +19,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests import page_catalog as pc
 from tests.browser.controls import first_control
-from tests.support import chromium_page, require_chromium, streamlit_server, wait_app_idle
+from tests.support import chromium_page, live_chart_frame, require_chromium, streamlit_server, wait_app_idle
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +27,7 @@ PAGES = pc.pages()
 FIRST_LOAD_MS = 120_000  # the first session imports torch and the pages on a loaded 2-core machine
 EXCEPTION = '[data-testid="stException"]'
 CHART = '[data-testid="stPlotlyChart"]'
-LIVE_CHART = 'iframe[title="live_chart.chart"]'
+LIVE_CHART = live_chart_frame()
 NONFINITE = re.compile(r"(?<![A-Za-z])[-+]?(?:nan|NaN|inf|Infinity)(?![A-Za-z])")
 
 

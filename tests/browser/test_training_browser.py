@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import chromium_page, streamlit_server, wait_app_idle
+from tests.support import chromium_page, live_chart_frame, streamlit_server, wait_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -58,7 +58,7 @@ PAUSE_TO_PLAY = """
   }, 2);
 }); }
 """
-LIVE_CHART = 'iframe[title="live_chart.chart"]'
+LIVE_CHART = live_chart_frame()
 PAUSES = 3
 
 
