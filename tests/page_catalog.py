@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import live_chart
-
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "app" / "main.py"
 APP_DIR = MAIN.parent
+if str(APP_DIR) not in sys.path:  # app/'s modules, imported as `streamlit run app/main.py` imports them
+    sys.path.insert(0, str(APP_DIR))
+
+import live_chart  # noqa: E402
 
 #: AppTest's default of 3 s is too short for a cold torch import on a shared 2-core machine.
 TIMEOUT_S = 30.0
