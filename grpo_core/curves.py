@@ -16,7 +16,10 @@ import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
 from grpo_core import _checks
-from grpo_core.functional import KL_ESTIMATORS, _check_clip, clipped_surrogate, kl_estimate
+from grpo_core.functional import _check_clip, clipped_surrogate, kl_estimate
+
+#: The estimators the labs compare: the three of Schulman (2020).
+KL_ESTIMATORS = ("k1", "k2", "k3")
 
 #: Bounds of the estimator lab, so that one request costs at most ~2M samples.
 MAX_SAMPLES = 10_000

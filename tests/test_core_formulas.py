@@ -298,7 +298,7 @@ def test_metrics_names_and_values():
 # ---------------------------------------------------------------- errors
 
 BAD = [
-    (lambda: group_advantages(torch.tensor([[[1.0]]])), "rewards"),
+    (lambda: group_advantages(torch.zeros(1, 2, 1, 1)), "rewards"),
     (lambda: group_advantages(torch.tensor([])), "rewards"),
     (lambda: group_advantages(torch.zeros(2, 0)), "rewards"),
     (lambda: group_advantages(torch.tensor([1.0, float("nan")])), "rewards"),
