@@ -425,3 +425,43 @@ def check_params(params: ObjectiveParams) -> None:
             raise ValueError(f"delta must be > 1 + epsilon_high = {1 + params.epsilon_high:g} (the upper clip "
                              f"bound); got {params.delta!r}")
     _checks.choice("importance_sampling_level", params.level, RATIO_LEVELS)
+
+
+def objective_along_ratio(
+    name: str,
+    ratios: torch.Tensor,
+    advantage: float,
+    *,
+    logp_old: float = -1.0,
+    params: ObjectiveParams | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""One token's objective and its push as its ratio sweeps ``ratios``: the clipping chart for any entry.
+
+    Each ratio is one single-token completion with :math:`\log\pi_\theta = \log\pi_{old} + \log r` (so
+    token and sequence level coincide). The objectives that read :math:`\log\pi_\theta` itself (CISPO, GPG,
+    DRO, VESPO) depend on ``logp_old`` too.
+
+    Args:
+        name: a name of :data:`OBJECTIVES`.
+        ratios: ``(R,)`` positive ratios.
+        advantage: the token's advantage :math:`\hat A`.
+        logp_old: :math:`\log\pi_{old}` of the token (<= 0).
+        params: :class:`ObjectiveParams` (default: the trainers' defaults).
+
+    Returns:
+        ``(objective, push)``, both ``(R,)``: the objective to maximise, :math:`J = -\ell`, and
+        :math:`\partial J/\partial\log\pi_\theta` (what backpropagation sees: :math:`r\,dJ/dr` for the
+        ratio-based objectives).
+    """
+    entry = OBJECTIVES.get(name)
+    params = params or ObjectiveParams()
+    check_params(params)
+    ratios = _checks.tensor("ratios", ratios).reshape(-1, 1)
+    if not bool((ratios > 0).all()):
+        raise ValueError("ratios must be > 0")
+    log_ratio = ratios.log()
+    one = torch.ones_like(ratios)
+    terms = entry.fn(PolicyInputs(logp=log_ratio + logp_old, log_ratio=log_ratio,
+                                  adv=torch.full_like(ratios, float(advantage)), real=one, lengths=one,
+                                  params=params))
+    return -terms.loss.expand_as(ratios).reshape(-1), -terms.grad.expand_as(ratios).reshape(-1)

@@ -34,8 +34,11 @@ from torch import nn
 
 from grpo_core import _checks
 from grpo_core.device import device as default_device
+from grpo_core.advantages import ADVANTAGE_ESTIMATORS
+from grpo_core.aggregation import AGGREGATIONS
 from grpo_core.functional import ADVANTAGE_SCALES, KL_ESTIMATORS, RATIO_LEVELS, _check_clip, probability_ratio
 from grpo_core.loss import KL_PLACEMENTS, LOSS_TYPES, METRIC_NAMES, grpo_loss
+from grpo_core.objectives import OBJECTIVES
 
 TASKS = ("add", "times")
 TASK_LABELS = {
@@ -71,8 +74,12 @@ class TrainConfig:
         lr: Adam learning rate.
         num_iterations: ``μ``, policy updates per batch of completions. ``μ = 1`` is on-policy: the old
             log-probs are the new ones detached, the ratio is exactly 1 and nothing is clipped.
-        epsilon, epsilon_high, delta, beta, kl_estimator, kl_in, scale_rewards, loss_type,
-        importance_sampling_level: passed to :func:`grpo_core.grpo_loss`.
+        epsilon, epsilon_high, delta, beta, kl_estimator, kl_in, kl_bias_correction, scale_rewards,
+        advantage_estimator, loss_type, policy_loss, loss_agg_mode, importance_sampling_level, tau_pos,
+        tau_neg, dro_beta, top_entropy_quantile, mask_truncated_completions: passed to
+        :func:`grpo_core.grpo_loss` (:meth:`loss_settings`). ``loss_type`` is TRL's name of the variant;
+        to use verl's ``policy_loss``/``loss_agg_mode`` instead, set ``loss_type=None``. Completions that
+        reach ``max_completion_length`` without EOS count as truncated.
         partial_credit: ``"add"``: 0.5 for an answer off by one; ``"times"``: up to 0.5 for the digits in
             the right place of a wrong answer. Exact answers always get 1.
         start_skill: mean logit bonus of the right token in the starting policy; ``None`` = the task's
@@ -97,8 +104,17 @@ class TrainConfig:
     kl_estimator: str = "k3"
     kl_in: str = "loss"
     scale_rewards: str = "group"
-    loss_type: str = "grpo"
+    loss_type: str | None = "grpo"
     importance_sampling_level: str = "token"
+    policy_loss: str | None = None
+    loss_agg_mode: str | None = None
+    advantage_estimator: str = "grpo"
+    kl_bias_correction: bool = False
+    tau_pos: float = 1.0
+    tau_neg: float = 1.05
+    dro_beta: float = 0.1
+    top_entropy_quantile: float = 1.0
+    mask_truncated_completions: bool = False
     partial_credit: bool = False
     start_skill: float | None = None
     seed: int = 0
@@ -124,7 +140,29 @@ class TrainConfig:
         _checks.choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
         _checks.choice("kl_in", self.kl_in, KL_PLACEMENTS)
         _checks.choice("scale_rewards", self.scale_rewards, ADVANTAGE_SCALES)
-        _checks.choice("loss_type", self.loss_type, LOSS_TYPES)
+        if self.loss_type is None:
+            OBJECTIVES.get(self.policy_loss or "vanilla", argument="policy_loss")
+            AGGREGATIONS.get(self.loss_agg_mode or "token-mean", argument="loss_agg_mode")
+        else:
+            _checks.choice("loss_type", self.loss_type, LOSS_TYPES)
+            if self.policy_loss is not None or self.loss_agg_mode is not None:
+                raise ValueError("policy_loss/loss_agg_mode are verl's names for what loss_type names: set "
+                                 "loss_type=None to use them")
+        estimator = ADVANTAGE_ESTIMATORS.get(self.advantage_estimator, argument="advantage_estimator")
+        if estimator.per_reward:
+            raise ValueError(f"advantage_estimator {self.advantage_estimator!r} needs several reward functions; "
+                             "the toy tasks have one")
+        if self.advantage_estimator == "grpo_passk" and self.group_size < 2:
+            raise ValueError("advantage_estimator 'grpo_passk' needs group_size >= 2")
+        for name in ("kl_bias_correction", "mask_truncated_completions"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool; got {getattr(self, name)!r}")
+        for name in ("tau_pos", "tau_neg"):
+            if not 0 < _checks.non_negative(name, getattr(self, name)) <= 100:
+                raise ValueError(f"{name} must be in (0, 100]; got {getattr(self, name)!r}")
+        _checks.non_negative("dro_beta", self.dro_beta)
+        if not 0 <= _checks.non_negative("top_entropy_quantile", self.top_entropy_quantile) <= 1:
+            raise ValueError(f"top_entropy_quantile must be in [0, 1]; got {self.top_entropy_quantile!r}")
         _checks.choice("importance_sampling_level", self.importance_sampling_level, RATIO_LEVELS)
         if not isinstance(self.partial_credit, bool):
             raise ValueError(f"partial_credit must be a bool; got {self.partial_credit!r}")
@@ -135,6 +173,21 @@ class TrainConfig:
             raise ValueError(f"start_skill must be None or a number in [-10, 10]; got {self.start_skill!r}")
         if _checks.non_negative("max_ratio", self.max_ratio) <= 1:
             raise ValueError(f"max_ratio must be > 1; got {self.max_ratio!r}")
+
+    def loss_settings(self) -> dict:
+        """The :func:`grpo_core.grpo_loss` keyword arguments of this run (also what a trainer config needs)."""
+        settings = dict(epsilon=self.epsilon, epsilon_high=self.epsilon_high, delta=self.delta, beta=self.beta,
+                        kl_estimator=self.kl_estimator, kl_in=self.kl_in, kl_bias_correction=self.kl_bias_correction,
+                        scale_rewards=self.scale_rewards, advantage_estimator=self.advantage_estimator,
+                        importance_sampling_level=self.importance_sampling_level, tau_pos=self.tau_pos,
+                        tau_neg=self.tau_neg, dro_beta=self.dro_beta,
+                        top_entropy_quantile=self.top_entropy_quantile,
+                        mask_truncated_completions=self.mask_truncated_completions)
+        if self.loss_type is None:
+            settings.update(policy_loss=self.policy_loss, loss_agg_mode=self.loss_agg_mode)
+        else:
+            settings["loss_type"] = self.loss_type
+        return settings
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with ``changes`` applied (and validated)."""
@@ -627,6 +680,11 @@ class Trainer:
         sampled = time.perf_counter()
 
         summed: dict[str, float] = {}
+        settings = cfg.loss_settings()
+        truncated = None
+        if cfg.mask_truncated_completions:  # no EOS within max_completion_length (never, on the one-token task)
+            truncated = (torch.zeros_like(mask[:, 0]) if self.task.eos is None
+                         else ~(completions == self.task.eos).any(dim=-1))
         logp_old = None
         stop_reason = None
         for iteration in range(cfg.num_iterations):
@@ -635,6 +693,9 @@ class Trainer:
             else:
                 logp_all = self._log_probs(self.policy, index, previous, prior)
             logp = logp_all.gather(-1, tokens).squeeze(-1)
+            if iteration > 0 and cfg.top_entropy_quantile < 1:  # this update's entropies, as TRL's
+                with torch.no_grad():
+                    entropy = -(logp_all.exp() * logp_all).sum(-1)
             if iteration == 0:
                 with torch.no_grad():
                     probs = logp_all.exp()
@@ -647,11 +708,9 @@ class Trainer:
                 if cfg.num_iterations > 1:
                     logp_old = logp.detach()
             result = grpo_loss(
-                logp, logp_old, logp_ref, rewards, mask,
-                epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, delta=cfg.delta, beta=cfg.beta,
-                kl_estimator=cfg.kl_estimator, kl_in=cfg.kl_in, scale_rewards=cfg.scale_rewards,
-                loss_type=cfg.loss_type, importance_sampling_level=cfg.importance_sampling_level,
-                max_completion_length=self.task.max_len,
+                logp, logp_old, logp_ref, rewards, mask, max_completion_length=self.task.max_len,
+                entropy=entropy if cfg.top_entropy_quantile < 1 else None, truncated=truncated,
+                **settings,
             )
             if logp_old is None:  # on-policy: every ratio is exactly 1
                 loss_value, ratio_max = result.loss.item(), 1.0
