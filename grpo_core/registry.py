@@ -39,6 +39,9 @@ class Registry(Generic[E]):
     def items(self):
         return self._entries.items()
 
+    def values(self):
+        return self._entries.values()
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
