@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from grpo_core import clipped_surrogate, group_advantages, grpo_loss, kl_estimate, probability_ratio  # noqa: E402
+from grpo_core.objectives import OBJECTIVES  # noqa: E402
 
 
 def median_times(fns: dict, repeats: int, warmup: int = 3) -> dict[str, float]:
@@ -97,6 +98,32 @@ def bench_loss(n: int, t: int, repeats: int) -> dict[str, float]:
     return median_times({"loss_s": full, "floor_s": floor, "no_kl_s": no_kl, "composed_s": autograd_composed}, repeats)
 
 
+def bench_objectives(n: int, t: int, repeats: int) -> dict[str, float]:
+    """Forward + backward of every registered objective (verl vocabulary, token-mean, beta = 0.04), timed in turns
+    with the floor pass so that each ratio is measured side by side."""
+    gen = torch.Generator().manual_seed(2)
+    new = (-3 * torch.rand(n, t, generator=gen)).requires_grad_()
+    old = new.detach() + 0.1 * torch.randn(n, t, generator=gen)
+    ref = new.detach() + 0.1 * torch.randn(n, t, generator=gen)
+    rewards = torch.randint(0, 2, (n // 8, 8), generator=gen).float()
+    mask = (torch.arange(t) < torch.randint(t // 4, t + 1, (n, 1), generator=gen)).float()
+
+    def run(**kwargs):
+        def fn():
+            new.grad = None
+            grpo_loss(new, old, ref, rewards, mask, **kwargs).loss.backward()
+        return fn
+
+    def floor():
+        new.grad = None
+        (new - old).exp().sum().backward()
+
+    fns = {"floor": floor, "default (loss_type grpo, beta 0.04)": run(),
+           "TRL default (dapo, beta 0)": run(loss_type="dapo", beta=0.0)}
+    fns.update({name: run(policy_loss=name, loss_agg_mode="token-mean") for name in OBJECTIVES})
+    return median_times(fns, repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -119,6 +146,14 @@ def main() -> None:
     print(f"  ratio to the floor      : {loss['loss_s'] / loss['floor_s']:10.2f} x   (target <= 4)")
     print(f"  same, beta=0 (no KL)    : {loss['no_kl_s'] / loss['floor_s']:10.2f} x")
     print(f"  autograd op by op       : {loss['composed_s'] / loss['floor_s']:10.2f} x   (the composed public functions)")
+
+    table = bench_objectives(n, t, repeats)
+    floor = table.pop("floor")
+    print(f"\nevery objective, forward + backward on {n} x {t} float32, beta = 0.04 (ratio to the floor pass, "
+          f"{floor * 1e3:.2f} ms; target <= 5, default <= 4)")
+    for name, seconds in table.items():
+        target = 4 if name.startswith("default") else 5
+        print(f"  {name:36s}: {seconds / floor:6.2f} x  {'ok' if seconds / floor <= target else 'MISSED'}")
 
 
 if __name__ == "__main__":

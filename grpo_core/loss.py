@@ -408,11 +408,9 @@ def grpo_loss(
         policy_w = real_f * scale  # d loss / d per-token policy loss
         if top_entropy_quantile < 1:
             policy_w = policy_w * _entropy_mask(entropy, real_f, top_entropy_quantile)
-        if kl_aggregation == aggregation and not (top_entropy_quantile < 1):
-            kl_w = policy_w
-        else:
-            kl_w = real_f * aggregation_weights(kl_aggregation, real_f, loss_scale_factor=loss_scale_factor,
-                                                count_empty=count_empty, lengths=lengths)
+        kl_scale = scale if kl_aggregation == aggregation else aggregation_weights(
+            kl_aggregation, real_f, loss_scale_factor=loss_scale_factor, count_empty=count_empty, lengths=lengths)
+        kl_w = policy_w if kl_scale is scale and not (top_entropy_quantile < 1) else real_f * kl_scale
 
         if terms.per_row:
             row_w = policy_w.sum(dim=-1, keepdim=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -76,6 +77,11 @@ class PolicyInputs:
     real: torch.Tensor
     lengths: torch.Tensor
     params: ObjectiveParams
+
+    @cached_property
+    def in_range(self) -> bool:
+        """No token log-ratio reaches the ±:data:`LOG_RATIO_CLAMP` clamp (checked once, shared)."""
+        return _in_range(self.log_ratio)
 
 
 @dataclass
@@ -167,7 +173,15 @@ def register_objective(name: str, **meta) -> Callable:
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _exp_clamped(log_ratio: torch.Tensor) -> torch.Tensor:
+def _in_range(log_ratio: torch.Tensor) -> bool:
+    """Whether no log-ratio reaches the ±:data:`LOG_RATIO_CLAMP` clamp (one read; usually true)."""
+    lowest, highest = torch.aminmax(log_ratio)
+    return bool(lowest >= -LOG_RATIO_CLAMP) and bool(highest <= LOG_RATIO_CLAMP)
+
+
+def _exp_clamped(log_ratio: torch.Tensor, in_range: bool | None = None) -> torch.Tensor:
+    if in_range if in_range is not None else _in_range(log_ratio):
+        return log_ratio.exp()
     return log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp_()
 
 
@@ -175,7 +189,7 @@ def _ratio(x: PolicyInputs, level: str | None = None) -> torch.Tensor:
     """``(N, T)`` token ratios, or ``(N, 1)`` sequence ratios :math:`\\exp(\\frac1{|o|}\\sum_t \\log r_t)`."""
     if (level or x.params.level) == "sequence":
         return _exp_clamped(x.log_ratio.sum(dim=-1, keepdim=True) / x.lengths.clamp(min=1))
-    return _exp_clamped(x.log_ratio)
+    return _exp_clamped(x.log_ratio, x.in_range)
 
 
 def _through_ratio(x: PolicyInputs, d_loss_d_log_ratio: torch.Tensor, level: str) -> torch.Tensor:
@@ -190,8 +204,8 @@ def _through_ratio(x: PolicyInputs, d_loss_d_log_ratio: torch.Tensor, level: str
         d_loss_d_log_ratio = d_loss_d_log_ratio / x.lengths.clamp(min=1)
     else:
         log_ratio = x.log_ratio
-    lowest, highest = torch.aminmax(log_ratio)  # one read; the mask is built only where the clamp bites
-    if bool(lowest < -LOG_RATIO_CLAMP) or bool(highest > LOG_RATIO_CLAMP):
+    in_range = x.in_range if level != "sequence" else None
+    if not (in_range if in_range is not None else _in_range(log_ratio)):  # build the mask only where it bites
         d_loss_d_log_ratio.masked_fill_(log_ratio.abs() > LOG_RATIO_CLAMP, 0.0)
     return d_loss_d_log_ratio
 
