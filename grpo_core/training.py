@@ -38,6 +38,7 @@ from grpo_core.advantages import ADVANTAGE_ESTIMATORS
 from grpo_core.aggregation import AGGREGATIONS
 from grpo_core.functional import ADVANTAGE_SCALES, KL_ESTIMATORS, RATIO_LEVELS, _check_clip, probability_ratio
 from grpo_core.loss import KL_PLACEMENTS, LOSS_TYPES, METRIC_NAMES, grpo_loss
+from grpo_core.inspector import UpdateInputs
 from grpo_core.objectives import OBJECTIVES
 
 TASKS = ("add", "times")
@@ -422,6 +423,27 @@ class StepResult:
     _lengths: torch.Tensor = field(repr=False)
     _rewards: torch.Tensor = field(repr=False)
     _advantages: torch.Tensor = field(repr=False)
+    _updates: list = field(default_factory=list, repr=False)
+
+    @property
+    def num_updates(self) -> int:
+        """How many updates (μ) this step made with the same completions."""
+        return len(self._updates)
+
+    def token_text(self, row: int) -> list[str]:
+        """The text of each token of completion ``row`` (all ``T`` positions, padding included)."""
+        return [self._task.vocab[i] for i in self._completions[row].tolist()]
+
+    def inspect(self, update: int = 0):
+        """:class:`grpo_core.loss.LossTerms` of update ``update`` (0-based) of this step: every per-token term
+        of the loss that was minimised, recomputed from the same inputs with :func:`grpo_core.loss_terms`."""
+        if not 0 <= update < len(self._updates):
+            raise ValueError(f"update must be in [0, {len(self._updates) - 1}]; got {update!r}")
+        return self._updates[update].terms()
+
+    def entropy(self, update: int = 0) -> torch.Tensor:
+        """``(N, T)`` the policy's entropy at each position, at update ``update``."""
+        return self._updates[update].entropy
 
     @cached_property
     def groups(self) -> list[Group]:
@@ -681,6 +703,7 @@ class Trainer:
 
         summed: dict[str, float] = {}
         settings = cfg.loss_settings()
+        updates: list[UpdateInputs] = []
         truncated = None
         if cfg.mask_truncated_completions:  # no EOS within max_completion_length (never, on the one-token task)
             truncated = (torch.zeros_like(mask[:, 0]) if self.task.eos is None
@@ -693,7 +716,7 @@ class Trainer:
             else:
                 logp_all = self._log_probs(self.policy, index, previous, prior)
             logp = logp_all.gather(-1, tokens).squeeze(-1)
-            if iteration > 0 and cfg.top_entropy_quantile < 1:  # this update's entropies, as TRL's
+            if iteration > 0:  # this update's entropies (TRL's entropy mask reads them)
                 with torch.no_grad():
                     entropy = -(logp_all.exp() * logp_all).sum(-1)
             if iteration == 0:
@@ -718,6 +741,9 @@ class Trainer:
                 ratio = probability_ratio(logp.detach(), logp_old, mask, level=cfg.importance_sampling_level)
                 real_ratio = torch.where(mask, ratio.expand_as(logp), 1.0)
                 loss_value, ratio_max = torch.stack([result.loss.detach(), real_ratio.max()]).tolist()
+            updates.append(UpdateInputs(
+                logp=logp.detach(), logp_old=logp_old, logp_ref=logp_ref, rewards=rewards, mask=mask,
+                entropy=entropy, truncated=truncated, settings={**settings, "max_completion_length": self.task.max_len}))
             if iteration == 0:
                 advantages = result.advantages
             for name, value in result.metrics.items():
@@ -755,5 +781,5 @@ class Trainer:
             timing={"sample": sampled - start, "update": done - sampled, "total": done - start},
             stop_reason=stop_reason, _task=self.task, _prompts=prompt_index.cpu(),
             _completions=completions.cpu(), _lengths=mask.sum(-1).cpu(), _rewards=rewards.cpu(),
-            _advantages=advantages.cpu(),
+            _advantages=advantages.cpu(), _updates=updates,
         )

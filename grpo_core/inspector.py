@@ -1,0 +1,120 @@
+r"""Every token, every number: the per-token view of one batch's loss (the token inspector).
+
+The numbers come from :func:`grpo_core.loss_terms` with the same arguments the update used, so what the
+inspector shows is what was trained (a test holds its gradients to autograd through ``grpo_loss``).
+
+Shapes: ``N`` completions of the batch, ``T`` tokens; a group is ``G`` consecutive rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from grpo_core.loss import LossTerms, loss_terms
+from grpo_core.registry import Registry
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One thing the tokens can be coloured by.
+
+    Attributes:
+        name: registry key (also the URL value).
+        label: what the legend says.
+        neutral: the value the diverging colour scale is centred on (1 for the ratio, 0 for the rest).
+        help: one plain sentence.
+    """
+
+    name: str
+    label: str
+    neutral: float
+    help: str
+
+
+QUANTITIES: Registry[Quantity] = Registry("quantity")
+for _q in (
+    Quantity("ratio", "ratio r = π/π_old", 1.0, "How much more (> 1) or less (< 1) likely the token is now than when it was sampled."),
+    Quantity("log_ratio", "log-ratio log r", 0.0, "The log of the ratio: 0 on-policy."),
+    Quantity("clip_side", "clip side (−1 low, 0 inside, +1 high)", 0.0, "Which side of the clip range holds the token, if any."),
+    Quantity("advantage", "advantage Â", 0.0, "The completion's advantage, shared by all its tokens."),
+    Quantity("kl", "per-token KL estimate", 0.0, "The KL estimator's value at this token."),
+    Quantity("weight", "weight in the loss", 0.0, "What the aggregation multiplies this token's loss by."),
+    Quantity("grad_policy", "∂L/∂log π, policy part", 0.0, "How hard the policy term pushes this token's log-prob (−: up)."),
+    Quantity("grad_kl", "∂L/∂log π, KL part", 0.0, "How hard the KL term pulls this token's log-prob."),
+    Quantity("grad", "∂L/∂log π, total", 0.0, "The total push on this token's log-prob; gradient descent moves against it."),
+    Quantity("entropy", "policy entropy (nats)", 0.0, "How unsure the policy was at this position."),
+):
+    QUANTITIES.add(_q.name, _q)
+
+
+@dataclass(frozen=True)
+class UpdateInputs:
+    """What one update's loss was computed from (all detached, ``(N, T)`` unless said)."""
+
+    logp: torch.Tensor
+    logp_old: torch.Tensor | None
+    logp_ref: torch.Tensor | None
+    rewards: torch.Tensor  # (B, G)
+    mask: torch.Tensor
+    entropy: torch.Tensor
+    truncated: torch.Tensor | None  # (N,)
+    settings: dict
+
+    def terms(self) -> LossTerms:
+        extra = {"entropy": self.entropy} if self.settings.get("top_entropy_quantile", 1.0) < 1 else {}
+        return loss_terms(self.logp, self.logp_old, self.logp_ref, self.rewards, self.mask,
+                          truncated=self.truncated, **extra, **self.settings)
+
+
+def token_values(terms: LossTerms, quantity: str, entropy: torch.Tensor | None = None) -> torch.Tensor:
+    """``(N, T)`` values of ``quantity`` (a name of :data:`QUANTITIES`) per token, 0 on padding."""
+    QUANTITIES.get(quantity)
+    real = terms.mask
+    shape = real.shape
+    if quantity in ("ratio", "log_ratio"):
+        ratio = terms.ratio.expand(shape)
+        values = ratio if quantity == "ratio" else ratio.log()
+        return torch.where(real > 0, values, torch.ones_like(values) if quantity == "ratio" else 0.0)
+    if quantity == "clip_side":
+        return terms.clipped_high.to(real.dtype) - terms.clipped_low.to(real.dtype)
+    if quantity == "advantage":
+        return terms.advantages.expand(shape) * real
+    if quantity == "kl":
+        return torch.zeros_like(real) if terms.kl is None else terms.kl
+    if quantity == "weight":
+        return terms.policy_weight
+    if quantity == "entropy":
+        return torch.zeros_like(real) if entropy is None else entropy * real
+    return getattr(terms, quantity) * real
+
+
+def explain_token(terms: LossTerms, row: int, position: int, *, epsilon: float, epsilon_high: float | None,
+                  beta: float) -> str:
+    """One sentence: which branch of the objective this token took, and why, with its numbers."""
+    if terms.mask[row, position] == 0:
+        return "Padding: this position is past the end of the completion and is not in the loss."
+    high = epsilon if epsilon_high is None else epsilon_high
+    r = float(terms.ratio.expand(terms.mask.shape)[row, position])
+    a = float(terms.advantages[row, 0])
+    kl_part = f"; β·KL still pulls on it ({float(terms.grad_kl[row, position]):+.3g})" if beta > 0 else ""
+    if terms.policy_weight[row, position] == 0:
+        return "The entropy mask drops this token from the policy loss (it is not among the most uncertain)" + kl_part + "."
+    if a == 0:
+        return f"Â = 0 (the group's rewards were all equal): the policy term gives no gradient{kl_part}."
+    if terms.clipped_high[row, position] and terms.flat is not None and terms.flat[row, position]:
+        return (f"ratio {r:.3g} > 1 + ε_high = {1 + high:.3g} with A = {a:+.2f}: the clipped term is the smaller "
+                f"one, so its policy gradient is 0{kl_part or '; nothing else pulls on it'}.")
+    if terms.clipped_low[row, position] and terms.flat is not None and terms.flat[row, position]:
+        return (f"ratio {r:.3g} < 1 − ε = {1 - epsilon:.3g} with A = {a:+.2f}: the clipped term is the smaller "
+                f"one, so its policy gradient is 0{kl_part or '; nothing else pulls on it'}.")
+    if terms.clipped_high[row, position] or terms.clipped_low[row, position]:
+        return (f"ratio {r:.3g} is outside the clip range, but this objective clips only the stopped weight: "
+                f"the token keeps a policy gradient ({float(terms.grad_policy[row, position]):+.3g}){kl_part}.")
+    if terms.flat is not None and terms.flat[row, position]:
+        return (f"ratio {r:.3g} is above the dual-clip cap δ with A = {a:+.2f}: the capped term holds, so its "
+                f"policy gradient is 0 (a negative advantage cannot push a token that grew this much further){kl_part}.")
+    direction = "up" if a > 0 else "down"
+    return (f"ratio {r:.3g} with A = {a:+.2f}: inside the trust region, the policy term pushes this token's "
+            f"probability {direction} (∂L/∂log π = {float(terms.grad_policy[row, position]):+.3g}){kl_part}.")
