@@ -344,3 +344,113 @@ def training_panels(m: dict, kl_estimator: str) -> list[tuple]:
         ("Loss", {"loss": m["loss"]}, None),
         ("Right answers", {"right": m["accuracy"]}, None),
     ]
+
+
+#: Diverging, colour-blind safe (Okabe-Ito blue to vermilion through near-white), centred by ``zmid``.
+DIVERGING = [[0.0, OKABE_ITO["blue"]], [0.5, "#F4F4F4"], [1.0, OKABE_ITO["vermilion"]]]
+#: Marks drawn on clipped tokens, so that the clip side reads without colour.
+CLIP_MARKS = {1: "▲", -1: "▼", 0: ""}
+
+
+def token_grid(values, texts: Sequence[Sequence[str]], hover: Sequence[Sequence[str]], clip_side,
+               row_labels: Sequence[str], *, neutral: float, label: str, title: str | None = None,
+               key: str = "") -> go.Figure:
+    """Tokens as cells (rows: completions, columns: positions), coloured by ``values (R, T)`` on a diverging
+    scale centred on ``neutral``; each cell shows its token's text, ▲/▼ for a token clipped at the high/low
+    side (never colour alone), and ``hover`` on mouse-over. Empty ``texts`` cells are padding (blank)."""
+    import numpy as np
+
+    z = np.asarray(values, dtype=np.float64)
+    side = np.asarray(clip_side)
+    real = np.array([[bool(t) for t in row] for row in texts])
+    z = np.where(real, z, np.nan)  # padding: no colour (Plotly leaves NaN cells empty)
+    spread = float(np.nanmax(np.abs(z - neutral))) if np.isfinite(z).any() else 1.0
+    spread = spread if spread > 0 else 1.0
+    cells = [[(plain_label(t, 12) + CLIP_MARKS[int(s)]) if t else "" for t, s in zip(row, sides)]
+             for row, sides in zip(texts, side)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(i + 1) for i in range(z.shape[1])], y=list(row_labels), zmid=neutral,
+        zmin=neutral - spread, zmax=neutral + spread, colorscale=DIVERGING, text=cells,
+        texttemplate="%{text}", textfont=dict(size=FONT_SIZE), customdata=np.asarray(hover, dtype=object),
+        hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2,
+        colorbar=dict(title=dict(text=label, side="right"), thickness=14),
+    ), layout=house_layout(
+        title=title, height=max(220, 46 * z.shape[0] + 90), key=key,
+        xaxis=dict(title=dict(text="token position"), side="top", type="category", gridcolor="rgba(0,0,0,0)"),
+        yaxis=dict(type="category", autorange="reversed", gridcolor="rgba(0,0,0,0)"),
+    ))
+    return fig
+
+
+# --- Algorithms page: the family's objectives along the ratio, and per-token pushes on a toy batch. ---
+
+#: Line dashes that go with :data:`SERIES`, so that series differ by colour *and* dash.
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+#: Diverging, colour-blind safe: vermilion (made less likely) - white - blue (made more likely).
+PUSH_SCALE = [[0.0, NEGATIVE], [0.5, "#FFFFFF"], [1.0, POSITIVE]]
+
+
+def objective_sweeps(ratios, series: Sequence[tuple], *, height: int = 640, key: str = "sweeps") -> go.Figure:
+    """Objective J (top row) and its push ∂J/∂log π (bottom row) along the ratio, A > 0 | A < 0.
+
+    ``series`` is a sequence of ``(label, {1: (J, push), -1: (J, push)})``; series ``i`` is drawn in
+    ``SERIES[i]`` with ``DASHES[i]``, in the four panels x/y (J, A > 0), x2/y2 (J, A < 0), x3/y3 (push,
+    A > 0), x4/y4 (push, A < 0). A grey line marks r = 1 in each panel.
+    """
+    layout, grid = subplot_grid(2, 2, titles=("A = +1 (better than the group)", "A = −1 (worse than the group)"),
+                                v_gap=0.1)
+    x = ratios.numpy() if hasattr(ratios, "numpy") else ratios
+    traces, shapes = [], []
+    for i, (label, curves) in enumerate(series):
+        line = dict(color=SERIES[i % len(SERIES)], width=3, dash=DASHES[i % len(DASHES)])
+        name = plain_label(label, 60)
+        for col, sign in ((1, 1), (2, -1)):
+            for row, values, what in ((1, curves[sign][0], "J"), (2, curves[sign][1], "∂J/∂log π")):
+                xref, yref = grid[(row, col)]
+                traces.append(go.Scatter(
+                    x=x, y=values.numpy() if hasattr(values, "numpy") else values, xaxis=xref, yaxis=yref,
+                    mode="lines", name=name, legendgroup=name, showlegend=row == 1 and col == 1, line=line,
+                    hovertemplate=f"{name}<br>r = %{{x:.3f}}<br>{what} = %{{y:.4f}}<extra></extra>"))
+    for (row, col), (xref, yref) in grid.items():
+        shapes.append(dict(type="line", x0=1, x1=1, xref=xref, y0=0, y1=1, yref=f"{yref} domain",
+                           line=dict(color=NEUTRAL, width=1), layer="below"))
+        layout["x" + xref] = layout.pop("xaxis" + xref[1:])
+    for name in [k for k in layout if k.startswith("xx")]:  # the grid's keys back, with the ratio range
+        axis = layout.pop(name)
+        layout["xaxis" + name[2:]] = {**axis, "range": [0, float(x[-1])]}
+    layout["xaxis3"]["title"] = dict(text="ratio r = π_new / π_old")
+    layout["xaxis4"]["title"] = dict(text="ratio r = π_new / π_old")
+    layout["yaxis"]["title"] = dict(text="objective J")
+    layout["yaxis3"]["title"] = dict(text="push ∂J/∂log π")
+    for n in (3, 4):
+        layout[f"yaxis{n}"].update(zeroline=True, zerolinecolor=OKABE_ITO["black"], zerolinewidth=1.5)
+    layout.update(shapes=shapes, legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="center", x=0.5),
+                  margin=dict(l=70, r=20, t=40, b=40))
+    return go.Figure(traces, layout=house_layout(height=height, key=key, **layout))
+
+
+def push_heatmaps(panels: Sequence[tuple], row_labels: Sequence[str], *, key: str = "pushes") -> go.Figure:
+    """One heatmap per ``(title, push)`` panel, stacked: ``push`` is completions × tokens (lists, ``None`` on
+    padding), on one shared colour scale centred on 0. Each cell also prints its sign (+, − or 0 for a push
+    of exactly 0), so sign never rests on colour alone."""
+    rows = len(panels)
+    tokens = max((len(r) for _, z in panels for r in z), default=1)
+    layout, grid = subplot_grid(rows, 1, titles=[t for t, _ in panels], v_gap=0.16 / max(rows, 1))
+    peak = max((abs(v) for _, z in panels for r in z for v in r if v is not None), default=0.0) or 1.0
+    labels = [plain_label(s, 30) for s in row_labels]
+    traces = []
+    for n, (title, z) in enumerate(panels):
+        xref, yref = grid[(n + 1, 1)]
+        text = [["" if v is None else "0" if v == 0 else "+" if v > 0 else "−" for v in r] for r in z]
+        traces.append(go.Heatmap(
+            z=z, x=list(range(1, tokens + 1)), y=labels, text=text, texttemplate="%{text}", xaxis=xref,
+            yaxis=yref, coloraxis="coloraxis", xgap=2, ygap=2, hoverongaps=False, name=plain_label(title, 60),
+            hovertemplate="%{y}, token %{x}<br>push %{z:.4f}<extra></extra>"))
+        layout["yaxis" + yref[1:]].update(autorange="reversed", type="category", showgrid=False)
+        layout["xaxis" + xref[1:]].update(showgrid=False, dtick=1)
+    layout[f"xaxis{'' if rows == 1 else rows}"]["title"] = dict(text="token")
+    layout["coloraxis"] = dict(colorscale=PUSH_SCALE, cmin=-peak, cmax=peak,
+                               colorbar=dict(title=dict(text="push"), thickness=14))
+    height = rows * (34 * len(labels) + 70) + 70
+    return go.Figure(traces, layout=house_layout(height=height, key=key, margin=dict(l=130, r=20, t=40, b=50),
+                                                 **layout))

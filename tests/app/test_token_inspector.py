@@ -1,0 +1,72 @@
+"""The token inspector widget (app/token_inspector.py) on a real trainer step, through AppTest."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from tests.app.pages import decode
+
+
+def _script():
+    import streamlit as st
+
+    import token_inspector
+    from grpo_core.training import TrainConfig, Trainer
+
+    if "step" not in st.session_state:
+        trainer = Trainer(TrainConfig(task="times", num_iterations=3, epsilon=0.1, epsilon_high=0.12, lr=0.05, seed=1))
+        for _ in range(15):
+            st.session_state.step = trainer.step()
+        st.session_state.settings = trainer.config.loss_settings()
+    token_inspector.draw(st.session_state.step, settings=st.session_state.settings)
+
+
+def open_inspector() -> AppTest:
+    at = AppTest.from_function(_script, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def grid(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+
+
+def test_rows_are_the_groups_completions_sorted_by_reward_with_their_tokens():
+    at = open_inspector()
+    step = at.session_state.step
+    trace = grid(at)
+    rewards = [float(label.split("R ")[1].split(" ")[0]) for label in trace["y"]]
+    assert rewards == sorted(rewards, reverse=True)
+    assert len(trace["y"]) == len(step.groups[0].rewards)
+    shown_tokens = {cell.rstrip("▲▼") for row in trace["text"] for cell in row if cell}
+    assert shown_tokens <= set(step._task.vocab)
+
+
+def test_colour_and_update_controls_change_what_is_shown():
+    at = open_inspector()
+    at.selectbox(key="ti_colour").set_value("log_ratio").run()
+    first = decode(grid(at)["z"])
+    assert np.nanmax(np.abs(first)) == 0  # update 1 is on-policy: every log-ratio is 0
+    at.slider(key="ti_update").set_value(3).run()
+    later = decode(grid(at)["z"])
+    assert np.nanmax(np.abs(later)) > 0
+    hover = grid(at)["customdata"]
+    assert any("ratio" in cell for row in hover for cell in row if cell)
+    at.number_input(key="ti_group").set_value(2).run()
+    assert not at.exception
+    prompt = at.session_state.step.groups[1].prompt
+    assert prompt in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+
+
+def test_the_url_opens_a_group_and_a_bad_value_is_dropped_without_a_crash():
+    at = AppTest.from_function(_script, default_timeout=60)
+    at.query_params["ti_group"] = "3"
+    at.query_params["ti_colour"] = "<b>nope</b>"
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="ti_group").value == 3
+    assert at.selectbox(key="ti_colour").value == "ratio"
