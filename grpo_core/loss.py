@@ -15,7 +15,7 @@ import torch
 from grpo_core import _checks
 from grpo_core.advantages import ADVANTAGE_ESTIMATORS, ADVANTAGE_SCALES, group_advantages, group_reward_std
 from grpo_core.aggregation import AGGREGATIONS, aggregation_weights
-from grpo_core.functional import _as_mask, _as_token_tensor
+from grpo_core.functional import _as_token_tensor
 from grpo_core.kl import KL_ESTIMATORS_REGISTRY, LOG_RATIO_CLAMP, kl_value_and_grad
 from grpo_core.objectives import OBJECTIVES, ObjectiveParams, PolicyInputs, PolicyTerms, check_params
 
@@ -135,6 +135,11 @@ class GRPOLossResult:
 def _count_true(flags: torch.Tensor) -> torch.Tensor:
     """``(N, T)`` bool -> ``(N, 1)`` counts; summing the bytes avoids the int64 copy of ``bool.sum()``."""
     return flags.view(torch.uint8).sum(dim=-1, keepdim=True, dtype=torch.int32)
+
+
+def _row_counts(flags: torch.Tensor) -> torch.Tensor:
+    """``(N, T)`` bool or float 1.0/0.0 -> ``(N, 1)`` counts."""
+    return _count_true(flags) if flags.dtype == torch.bool else flags.sum(dim=-1, keepdim=True)
 
 
 class _LossWithGradient(torch.autograd.Function):
@@ -334,7 +339,9 @@ def grpo_loss(
     if group_shape.numel() != n:
         raise ValueError(f"logp_new must have N = B*G = {group_shape.numel()} rows, one per completion; got {n}")
     if mask is not None:
-        _as_mask(mask, "logp_new", new)  # shape check
+        if not isinstance(mask, torch.Tensor):
+            raise ValueError(f"mask must be a torch.Tensor or None; got {type(mask).__name__}")
+        _checks.same_shape("mask", mask.unsqueeze(-1) if mask.dim() == 1 else mask, "logp_new", new)
     if max_completion_length is None:
         max_completion_length = t
     elif isinstance(max_completion_length, bool) or not isinstance(max_completion_length, int) or max_completion_length < 1:
@@ -451,10 +458,10 @@ def grpo_loss(
         row_level = ratio.shape[-1] == 1 and t > 1
         if terms.low is None and terms.high is None and terms.flat is not None:
             # PPO's clip: the side is the sign of A, one per row, so count per row and split by sign
-            per_row_flat = (terms.flat if row_level else _count_true(terms.flat)).to(dtype)
+            per_row_flat = (terms.flat if row_level else _row_counts(terms.flat)).to(dtype)
             low_count = (per_row_flat * (adv < 0)).sum()
             if terms.capped is not None:
-                capped = terms.capped if row_level else _count_true(terms.capped)
+                capped = terms.capped if row_level else _row_counts(terms.capped)
                 low_count = low_count - capped.to(dtype).sum()
             high_count = (per_row_flat * (adv > 0)).sum()
         else:
@@ -502,7 +509,7 @@ def grpo_loss(
                 kl=None if kl_shown is None else kl_shown * real_f, kl_weight=kl_w * beta,
                 grad_policy=grad_policy, grad_kl=zeros if grad_kl is None else grad_kl * beta, grad=grad.clone(),
                 clipped_low=low_flags.expand(shape) & (real_f > 0), clipped_high=high_flags.expand(shape) & (real_f > 0),
-                flat=None if terms.flat is None else terms.flat.expand(shape) & (real_f > 0),
+                flat=None if terms.flat is None else (terms.flat != 0).expand(shape) & (real_f > 0),
                 mask=real_f, extra=terms.extra)
     return GRPOLossResult(loss=loss, metrics=metrics, advantages=advantages.reshape(group_shape), terms=result_terms)
 
