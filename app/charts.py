@@ -25,6 +25,8 @@ SERIES = [OKABE_ITO[k] for k in ("blue", "orange", "green", "purple", "sky", "ve
 POSITIVE = OKABE_ITO["blue"]
 NEGATIVE = OKABE_ITO["vermilion"]
 NEUTRAL = OKABE_ITO["grey"]
+#: A second line drawn over a first (solid) one on the same axes: another colour *and* dashed.
+SECOND_LINE = dict(color=OKABE_ITO["vermilion"], width=3, dash="dash")
 #: Shading of a "safe" region (the trust region, a band) : light, so the lines on it stay readable.
 REGION_FILL = "rgba(86, 180, 233, 0.18)"
 
@@ -276,12 +278,12 @@ def runs_overlay(runs: Sequence[tuple], *, title: str, y_title: str, height: int
 
 
 def training_dashboard(steps, panels: Sequence[tuple], *, cols: int = 2, panel_height: int = 230,
-                       key: str = "training") -> go.Figure:
+                       key: str = "training", band_name: str = "± group std") -> go.Figure:
     """The live-training curves as **one** figure: a grid of panels sharing the step axis.
 
     ``panels`` is a sequence of ``(title, {line name: values}, band)`` with ``band`` ``None`` or
-    ``(low, high)`` shaded under the panel's first line. Within a panel lines differ by colour *and* dash;
-    names of multi-line panels go to the one legend. One figure (one Plotly.react in the browser) instead
+    ``(low, high)`` shaded under the panel's first line (named ``band_name`` in the legend). Within a panel
+    lines differ by colour *and* dash; names of multi-line panels go to the one legend. One figure (one Plotly.react in the browser) instead
     of one per metric keeps a refresh several times a second cheap on both ends.
     """
     rows = -(-len(panels) // cols)
@@ -299,7 +301,7 @@ def training_dashboard(steps, panels: Sequence[tuple], *, cols: int = 2, panel_h
             traces.append(go.Scatter(x=steps, y=high, mode="lines", line=dict(width=0), hoverinfo="skip",
                                      showlegend=False, xaxis=xref, yaxis=yref))
             traces.append(go.Scatter(x=steps, y=low, mode="lines", line=dict(width=0), fill="tonexty",
-                                     fillcolor="rgba(0, 114, 178, 0.18)", name="± group std", hoverinfo="skip",
+                                     fillcolor="rgba(0, 114, 178, 0.18)", name=band_name, hoverinfo="skip",
                                      xaxis=xref, yaxis=yref))
         for i, (name, values) in enumerate(series.items()):
             colour = SERIES[0]
@@ -411,46 +413,91 @@ def objective_sweeps(ratios, series: Sequence[tuple], *, height: int = 640, key:
                     x=x, y=values.numpy() if hasattr(values, "numpy") else values, xaxis=xref, yaxis=yref,
                     mode="lines", name=name, legendgroup=name, showlegend=row == 1 and col == 1, line=line,
                     hovertemplate=f"{name}<br>r = %{{x:.3f}}<br>{what} = %{{y:.4f}}<extra></extra>"))
-    for (row, col), (xref, yref) in grid.items():
+    for xref, yref in grid.values():
         shapes.append(dict(type="line", x0=1, x1=1, xref=xref, y0=0, y1=1, yref=f"{yref} domain",
                            line=dict(color=NEUTRAL, width=1), layer="below"))
-        layout["x" + xref] = layout.pop("xaxis" + xref[1:])
-    for name in [k for k in layout if k.startswith("xx")]:  # the grid's keys back, with the ratio range
-        axis = layout.pop(name)
-        layout["xaxis" + name[2:]] = {**axis, "range": [0, float(x[-1])]}
+        layout["xaxis" + xref[1:]]["range"] = [0, float(x[-1])]
     layout["xaxis3"]["title"] = dict(text="ratio r = π_new / π_old")
     layout["xaxis4"]["title"] = dict(text="ratio r = π_new / π_old")
     layout["yaxis"]["title"] = dict(text="objective J")
     layout["yaxis3"]["title"] = dict(text="push ∂J/∂log π")
     for n in (3, 4):
         layout[f"yaxis{n}"].update(zeroline=True, zerolinecolor=OKABE_ITO["black"], zerolinewidth=1.5)
-    layout.update(shapes=shapes, legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="center", x=0.5),
-                  margin=dict(l=70, r=20, t=40, b=40))
+    layout.update(shapes=shapes, legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="center", x=0.5),
+                  margin=dict(l=70, r=20, t=40, b=70))
     return go.Figure(traces, layout=house_layout(height=height, key=key, **layout))
 
 
 def push_heatmaps(panels: Sequence[tuple], row_labels: Sequence[str], *, key: str = "pushes") -> go.Figure:
-    """One heatmap per ``(title, push)`` panel, stacked: ``push`` is completions × tokens (lists, ``None`` on
-    padding), on one shared colour scale centred on 0. Each cell also prints its sign (+, − or 0 for a push
-    of exactly 0), so sign never rests on colour alone."""
+    """One heatmap per ``(title, push)`` panel, stacked: ``push`` is a completions × tokens numpy array, NaN on
+    padding (drawn as a gap, no hover), on one shared colour scale centred on 0. Each cell also prints its sign
+    (+, − or 0 for a push of exactly 0), so sign never rests on colour alone."""
+    import numpy as np
+
     rows = len(panels)
-    tokens = max((len(r) for _, z in panels for r in z), default=1)
-    layout, grid = subplot_grid(rows, 1, titles=[t for t, _ in panels], v_gap=0.16 / max(rows, 1))
-    peak = max((abs(v) for _, z in panels for r in z for v in r if v is not None), default=0.0) or 1.0
+    tokens = max((z.shape[1] for _, z in panels), default=1)
+    height = rows * (34 * len(row_labels) + 60) + 90
+    layout, grid = subplot_grid(rows, 1, titles=[t for t, _ in panels], v_gap=60 / (height - 90))
+    peak = max((float(np.nanmax(np.abs(z))) for _, z in panels if np.isfinite(z).any()), default=0.0) or 1.0
     labels = [plain_label(s, 30) for s in row_labels]
     traces = []
     for n, (title, z) in enumerate(panels):
         xref, yref = grid[(n + 1, 1)]
-        text = [["" if v is None else "0" if v == 0 else "+" if v > 0 else "−" for v in r] for r in z]
+        text = np.where(np.isnan(z), "", np.where(z > 0, "+", np.where(z < 0, "−", "0"))).tolist()
         traces.append(go.Heatmap(
-            z=z, x=list(range(1, tokens + 1)), y=labels, text=text, texttemplate="%{text}", xaxis=xref,
+            z=z, x=np.arange(1, tokens + 1), y=labels, text=text, texttemplate="%{text}", xaxis=xref,
             yaxis=yref, coloraxis="coloraxis", xgap=2, ygap=2, hoverongaps=False, name=plain_label(title, 60),
             hovertemplate="%{y}, token %{x}<br>push %{z:.4f}<extra></extra>"))
         layout["yaxis" + yref[1:]].update(autorange="reversed", type="category", showgrid=False)
-        layout["xaxis" + xref[1:]].update(showgrid=False, dtick=1)
+        layout["xaxis" + xref[1:]].update(showgrid=False, dtick=1 if tokens <= 12 else 2, tickangle=0,
+                                          tickfont=dict(size=FONT_SIZE - 3))
     layout[f"xaxis{'' if rows == 1 else rows}"]["title"] = dict(text="token")
     layout["coloraxis"] = dict(colorscale=PUSH_SCALE, cmin=-peak, cmax=peak,
                                colorbar=dict(title=dict(text="push"), thickness=14))
-    height = rows * (34 * len(labels) + 70) + 70
     return go.Figure(traces, layout=house_layout(height=height, key=key, margin=dict(l=130, r=20, t=40, b=50),
                                                  **layout))
+
+
+# --- KL and β page: the mean gradient of each KL term, against the gradients of the two KL divergences. ---
+
+#: One look per KL term (k1/k2/k3 in the loss, k1/k3 in the reward): colour *and* bar pattern.
+KL_TERM_STYLES = {
+    "k1": dict(color=OKABE_ITO["vermilion"], pattern=""),
+    "k2": dict(color=OKABE_ITO["sky"], pattern="/"),
+    "k3": dict(color=OKABE_ITO["blue"], pattern="."),
+    "k1_reward": dict(color=OKABE_ITO["green"], pattern="x"),
+    "k3_reward": dict(color=OKABE_ITO["purple"], pattern="-"),
+}
+#: The two targets: black diamonds and orange crosses (shape tells them apart without colour).
+KL_TARGET_STYLES = (dict(symbol="diamond", color=OKABE_ITO["black"]), dict(symbol="x", color=OKABE_ITO["orange"]))
+
+
+def kl_gradient_bars(parameters: Sequence[str], terms: Sequence[tuple], targets: Sequence[tuple], *, title: str,
+                     height: int = 420, key: str = "kl-gradients") -> go.Figure:
+    """Grouped bars, one group per parameter: each ``(term, name, means, errors)`` of ``terms`` is one bar per
+    parameter (styled by :data:`KL_TERM_STYLES[term]`) with ± ``errors`` whiskers; each ``(name, values)`` of
+    ``targets`` (at most two) is a marker per parameter, at the group's centre."""
+    data = []
+    for term, name, means, errors in terms:
+        style = KL_TERM_STYLES[term]
+        data.append(go.Bar(
+            x=list(parameters), y=list(means), name=name,
+            marker=dict(color=style["color"], line=dict(color=OKABE_ITO["black"], width=1),
+                        pattern=dict(shape=style["pattern"], fgcolor="white", fillmode="overlay")),
+            error_y=dict(type="data", array=list(errors), visible=True, color=OKABE_ITO["black"], thickness=1.5),
+            hovertemplate=f"{name}<br>%{{x}}: %{{y:.4f}}<extra></extra>",
+        ))
+    for (name, values), style in zip(targets, KL_TARGET_STYLES):
+        data.append(go.Scatter(
+            x=list(parameters), y=list(values), name=name, mode="markers", cliponaxis=False,
+            marker=dict(size=15, symbol=style["symbol"], color=style["color"],
+                        line=dict(color="white" if style["symbol"] == "diamond" else style["color"], width=2)),
+            hovertemplate=f"{name}<br>%{{x}}: %{{y:.4f}}<extra></extra>",
+        ))
+    layout = house_layout(
+        title=title, height=height, key=key, barmode="group", bargap=0.2,
+        yaxis=dict(title_text="mean gradient (β = 1)", zeroline=True, zerolinecolor=OKABE_ITO["grey"], zerolinewidth=2),
+        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0),
+        margin=dict(l=70, r=20, t=60, b=40),
+    )
+    return go.Figure(data=data, layout=layout)

@@ -29,7 +29,8 @@ Rules the helpers keep, so that a hostile link never crashes a page:
 - A validator gets one ``str`` and returns the parsed value or raises ``ValueError`` (``TypeError``,
   ``OverflowError`` and ``ArithmeticError`` are caught too). Its message is shown to the reader, escaped,
   so it may say what is wrong but must not need to quote the input.
-- A parameter given twice (``?eps=0.1&eps=0.2``) or longer than ``max_len`` characters is malformed.
+- A parameter given twice (``?eps=0.1&eps=0.2``; a :func:`subset_of` one excepted) or longer than
+  ``max_len`` characters is malformed.
 - The notice names only the page's own parameter keys and the validators' messages, Markdown-escaped;
   the raw URL text is never rendered.
 - A bound ``st.radio``/``st.selectbox``/``st.segmented_control`` keeps the *formatted* option in the URL
@@ -39,7 +40,8 @@ Rules the helpers keep, so that a hostile link never crashes a page:
   ``embed``).
 
 The API (small and stable; other pages rely on it): :func:`validate_params` → :class:`CheckedParams`,
-the validator factories :func:`float_in`, :func:`int_in`, :func:`one_of`, :func:`boolean`, and
+the validator factories :func:`float_in`, :func:`int_in`, :func:`one_of`, :func:`boolean`,
+:func:`subset_of` (a multiselect, the one parameter that may be repeated), and
 :func:`set_param`.
 """
 
@@ -108,6 +110,11 @@ def validate_params(
         limit = max_len.get(key, DEFAULT_MAX_LEN) if isinstance(max_len, Mapping) else max_len
         raw = st.query_params.get_all(key)
         try:
+            if getattr(validate, "many", False):  # a multiselect: one repeated parameter per selection
+                if any(len(r) > limit for r in raw):
+                    raise ValueError(f"a value is longer than {limit} characters")
+                values[key] = validate(raw)
+                continue
             if len(raw) != 1:
                 raise ValueError("it is given more than once")
             if len(raw[0]) > limit:
@@ -179,6 +186,25 @@ def one_of(*options: str) -> Validator:
             raise ValueError("it must be one of " + ", ".join(allowed))
         return text
 
+    return parse
+
+
+def subset_of(*options: str, max_count: int) -> Validator:
+    """Validator of a bound ``st.multiselect`` (``?key=a&key=b``, ``?key=`` for none): distinct ``options``,
+    at most ``max_count``. It receives every value of the parameter, a ``list[str]``, and returns the list."""
+    allowed = tuple(str(o) for o in options)
+
+    def parse(texts: list[str]) -> list[str]:
+        chosen = [t for t in texts if t != ""]
+        if any(t not in allowed for t in chosen):
+            raise ValueError("each value must be one of " + ", ".join(allowed))
+        if len(set(chosen)) != len(chosen):
+            raise ValueError("a value is given more than once")
+        if len(chosen) > max_count:
+            raise ValueError(f"at most {max_count} values may be given")
+        return chosen
+
+    parse.many = True
     return parse
 
 

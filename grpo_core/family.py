@@ -38,7 +38,11 @@ class Algorithm:
 
     @property
     def objective(self) -> Objective:
-        return OBJECTIVES.get(resolve_variant(*_vocabulary(self.settings))[0])
+        """The objective entry whose formula describes it (the clip at sequence level is GSPO's)."""
+        name = resolve_variant(*_vocabulary(self.settings))[0]
+        if name == "vanilla" and self.settings.get("importance_sampling_level") == "sequence":
+            name = "gspo"
+        return OBJECTIVES.get(name)
 
     @property
     def aggregation(self) -> Aggregation:
@@ -166,8 +170,9 @@ def trl_config(settings: dict) -> tuple[dict | None, list[str]]:
         if _get(settings, "kl_estimator") != "k3":
             return None, [f"TRL's KL term is always k3; {_get(settings, 'kl_estimator')} is not available"]
         fields["use_bias_correction_kl"] = bool(_get(settings, "kl_bias_correction"))
-    fields["epsilon"] = _get(settings, "epsilon")
-    if settings.get("epsilon_high") is not None:
+    if loss_type not in ("sapo", "vespo", "cispo"):  # those read no lower width
+        fields["epsilon"] = _get(settings, "epsilon")
+    if settings.get("epsilon_high") is not None and loss_type not in ("sapo", "vespo"):
         fields["epsilon_high"] = settings["epsilon_high"]
     if settings.get("delta") is not None:
         fields["delta"] = settings["delta"]
@@ -188,7 +193,7 @@ def trl_config(settings: dict) -> tuple[dict | None, list[str]]:
             fields[name] = settings[name]
     if "max_completion_length" in settings:
         fields["max_completion_length"] = settings["max_completion_length"]
-    if settings.get("eps", 1e-4) != 1e-4 and fields["scale_rewards"] != "none":
+    if "eps" in settings and settings["eps"] != 1e-4 and fields["scale_rewards"] != "none":
         notes.append("TRL adds 1e-4 to the std; grpo_core's eps here differs")
     return fields, notes
 
@@ -252,6 +257,6 @@ def verl_overrides(settings: dict) -> tuple[list[str] | None, list[str]]:
         out.append(f"{_ACTOR}.use_kl_loss=False")
     if _get(settings, "num_iterations") > 1:
         out.append(f"{_ACTOR}.ppo_epochs={settings['num_iterations']}")
-    if settings.get("eps", 1e-6) != 1e-6:
+    if "eps" in settings and settings["eps"] != 1e-6 and estimator.uses_scale:
         notes.append("verl adds 1e-6 to the std; grpo_core's eps here differs")
     return out, notes

@@ -39,9 +39,9 @@ _SET_PARAM_KEY = re.compile(r"""set_param\(\s*["']([A-Za-z_][\w-]{0,40})["']""")
 _BIND_KEY = re.compile(r"""key\s*=\s*f?["']([A-Za-z_][\w{}+ -]{0,40})["'][^()]{0,200}?bind\s*=\s*["']query-params""", re.S)
 
 #: Widget kinds a reader sets values on (AppTest's ``type`` names).
-VALUE_KINDS = ("slider", "number_input", "select_slider", "selectbox", "radio", "button_group",
+VALUE_KINDS = ("slider", "number_input", "select_slider", "selectbox", "radio", "button_group", "multiselect",
                "text_input", "text_area", "checkbox", "toggle")
-OPTION_KINDS = ("select_slider", "selectbox", "radio", "button_group")
+OPTION_KINDS = ("select_slider", "selectbox", "radio", "button_group", "multiselect")
 TEXT_KINDS = ("text_input", "text_area")
 
 
@@ -131,9 +131,9 @@ def widgets(at, kinds=VALUE_KINDS) -> list[Any]:
 
 
 def choose_label(widget, label: str) -> None:
-    """Choose an option of a radio, selectbox, segmented control or select slider by its shown label,
-    the way the browser sends it, whatever the widget's ``format_func`` (AppTest's ``set_value`` wants
-    the raw option, which a test that discovers widgets does not know)."""
+    """Choose an option of a radio, selectbox, segmented control, multiselect (that option alone) or select
+    slider by its shown label, the way the browser sends it, whatever the widget's ``format_func`` (AppTest's
+    ``set_value`` wants the raw option, which a test that discovers widgets does not know)."""
     from streamlit.proto.WidgetStates_pb2 import WidgetState
 
     if widget.type == "select_slider":
@@ -146,7 +146,7 @@ def choose_label(widget, label: str) -> None:
                 continue
         raise ValueError(f"cannot choose {label!r} on {widget.key}")
     state = WidgetState(id=widget.id)
-    if widget.type == "button_group":
+    if widget.type in ("button_group", "multiselect"):  # a multiselect: that one option alone
         state.string_array_value.data[:] = [label]
     else:
         state.string_value = label
@@ -288,7 +288,9 @@ def raw_html_with(at, markers: list[str]) -> list[str]:
         if not hit:
             continue
         lowered = item.text.lower()
-        if item.raw_html or (item.kind == "plotly_chart" and any(t in lowered for t in ("<script", "onerror", "<a ", "<img"))):
+        # Plotly reads tags only: a label without "<" (charts.plain_label's look-alikes) is text, whatever it says
+        if item.raw_html or (item.kind == "plotly_chart" and "<" in lowered
+                             and any(t in lowered for t in ("<script", "onerror", "<a ", "<img"))):
             bad.append(f"{item.kind}: {item.text[:160]!r}")
     return bad
 

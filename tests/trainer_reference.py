@@ -587,7 +587,7 @@ def verl_total_loss(
     if use_kl_loss:
         kl_loss = verl_agg_loss(verl_kl_penalty(logp, ref, kl_loss_type), mask, loss_agg_mode, loss_scale_factor)
         loss = loss + kl_loss * kl_loss_coef
-        metrics["kl_loss"] = float(kl_loss)
+        metrics["kl_loss"] = float(kl_loss.detach())
     return loss, metrics
 
 

@@ -1,0 +1,226 @@
+"""Algorithms: two or three members of the GRPO family side by side: their formulas, their objectives along
+the ratio, what they do to one small batch the reader edits, and the trainer settings that select them."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import charts
+import urlstate
+from grpo_core import toy_batch as tb
+from grpo_core.family import ALGORITHMS
+
+NAMES = list(ALGORITHMS.names())
+DEFAULT_PICK = ["grpo", "dapo", "cispo_trl"]
+EDITOR, BASE, GOOD, BASE_PRESET = "alg_editor", "alg_base", "alg_good", "alg_base_preset"
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+_ARXIV = re.compile(r"\d{4}\.\d{4,5}")
+
+checked = urlstate.validate_params({
+    "alg_pick": urlstate.subset_of(*NAMES, max_count=3),
+    "alg_preset": urlstate.one_of(*tb.PRESETS),
+    "alg_move": urlstate.float_in(*tb.MOVE_RANGE),
+    "alg_batch": tb.decode,
+}, max_len={"alg_batch": tb.MAX_ENCODED})
+
+
+def md(text: str) -> str:
+    """Text shown as typed in Markdown (no emphasis, links, LaTeX or badges made of it)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def load(completions: tuple, preset: str) -> None:
+    """Make ``completions`` the editor's content, dropping pending edits."""
+    st.session_state[BASE] = st.session_state[GOOD] = completions
+    st.session_state[BASE_PRESET] = preset
+    st.session_state.pop(EDITOR, None)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def sweep_view(names: tuple[str, ...]):
+    """The along-the-ratio figure and its checked sentences for ``names``. Cached (building the figure is
+    most of a rerun; it depends on the picked names only); ``cache_resource`` hands out the same objects,
+    which nothing mutates (``st.plotly_chart`` only serialises)."""
+    algos, ratios = [ALGORITHMS[n] for n in names], tb.ratio_grid()
+    curves = {a.name: tb.sweep(a, ratios) for a in algos}
+    figure = charts.objective_sweeps(ratios, [(a.title, curves[a.name]) for a in algos], key="alg-sweeps")
+    return figure, [s for a in algos for s in tb.sweep_sentences(a, ratios, curves[a.name])]
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def batch_view(names: tuple[str, ...], table: tuple, preset: str, move: float):
+    """Each algorithm's :class:`~grpo_core.toy_batch.BatchResult` on the batch, and the push heatmaps."""
+    batch = tb.build(table, move=move, rare=tb.PRESETS[preset].rare)
+    results = {n: tb.evaluate(ALGORITHMS[n], batch) for n in names}
+    padding = batch.mask.numpy() == 0
+    panels = [(ALGORITHMS[n].title, np.where(padding, np.nan, results[n].push.numpy())) for n in names]
+    labels = [f"#{i + 1} · reward {c.reward:g}" for i, c in enumerate(table)]
+    return results, charts.push_heatmaps(panels, labels, key="alg-pushes")
+
+
+def formula(latex: str) -> None:
+    """A registry formula, cut into lines that fit a card (``toy_batch.formula_lines``), a size smaller."""
+    st.latex(r"\small\begin{aligned}&" + r"\\&".join(tb.formula_lines(latex)) + r"\end{aligned}")
+
+
+def card(algo, differ: list[str]) -> None:
+    objective, described = tb.shown_objective(algo), tb.aspects(algo)
+    st.subheader(md(algo.title), anchor=False)
+    st.markdown(md(algo.idea))
+    title, arxiv = algo.paper
+    link = f"[{md(title)}](https://arxiv.org/abs/{arxiv})" if _ARXIV.fullmatch(arxiv) else md(title)
+    st.markdown(f"Paper: {link}")
+
+    def term(aspect: str, label: str) -> None:
+        mark = f" :orange-badge[≠ {aspect}]" if aspect in differ else ""
+        st.markdown(f"**{label}**: {md(described[aspect])}{mark}")
+
+    term("objective", "Objective")
+    formula(objective.formula)
+    term("clip widths", "Clip")
+    term("aggregation", "Aggregation")
+    formula(algo.aggregation.formula)
+    term("advantage", "Advantage")
+    formula(algo.estimator.formula)
+    term("KL", "KL")
+    if objective.note:
+        st.caption(md(objective.note))
+
+
+st.title("Algorithms")
+st.markdown(
+    "GRPO is a family: each member changes one or two parts of the same loss, the per-token **objective**, "
+    "how token losses are **aggregated** into one number, how **advantages** are estimated, the **KL** leash "
+    "and the **clip widths**. Pick two or three to see what they change, on one chart and on one small batch."
+)
+picked = st.multiselect(
+    "Algorithms to compare", NAMES, default=DEFAULT_PICK, max_selections=3, key="alg_pick", bind="query-params",
+    help="Two or three names of the family's registry (grpo_core.family.ALGORITHMS); each card below names the "
+         "objective, aggregation and advantage estimator it is made of.")
+if not picked:
+    st.info("Pick at least one algorithm (two or three to compare); the default three are shown until you do.")
+algos = [ALGORITHMS[n] for n in (picked or DEFAULT_PICK)]
+differ = tb.differences(algos)
+if len(algos) > 1:
+    same = [a for a in tb.ASPECTS if a not in differ]
+    marks = " ".join(f":orange-badge[≠ {a}]" for a in differ) or "nothing (the same loss under two names)"
+    st.markdown(f"**Where they differ:** {marks}" + (f" · the same {', '.join(same)}." if same else ""),
+                help="≠ marks a part that is not the same in all the picked algorithms, here and on the cards.")
+else:
+    st.caption("Pick a second algorithm to see where they differ.")
+for column, algo in zip(st.columns(len(algos), gap="medium"), algos):
+    with column.container(border=True):
+        card(algo, differ)
+
+st.header("Along the ratio", divider="gray", anchor=False)
+names = tuple(a.name for a in algos)
+sweep_figure, sentences = sweep_view(names)
+st.plotly_chart(sweep_figure, key="alg_sweep_chart", theme=None, config={"displaylogo": False})
+st.markdown(
+    "One token of one completion, its log-prob moved so that its ratio is r (π_old = e^−1). Top: the "
+    "objective J = −ℓ the update climbs. Bottom: its **push** ∂J/∂log π, what backpropagation hands the "
+    "token: above 0 the step makes it more likely, 0 means the token gives no gradient at all. Each algorithm "
+    "has its own colour and dash."
+)
+if sentences:
+    st.markdown("\n".join(f"- {md(s)}" for s in sentences))
+
+st.header("On a small batch", divider="gray", anchor=False)
+left, right = st.columns([1, 2], gap="large")
+with left:
+    preset_title = st.selectbox(
+        "Preset", list(tb.PRESETS), key="alg_preset", bind="query-params",
+        help="A ready-made group of completions. Choosing one replaces the table below.")
+    preset = tb.PRESETS[preset_title]
+    st.caption(md(preset.description))
+    move = st.slider(
+        "How far π_new moved from π_old (log-ratio)", *tb.MOVE_RANGE, value=0.3, step=0.05, key="alg_move",
+        bind="query-params",
+        help="The policy has already moved toward the better answers (as after one update with num_iterations "
+             "> 1): each token's log-ratio is this times a number between −1 and 1, higher for the answers above "
+             "the group's mean. 0: on-policy, every ratio is 1 (apart from a preset's rare token).")
+    if BASE not in st.session_state:  # a new session: the link's table, else the preset's
+        load(checked.values.get("alg_batch", preset.completions), preset_title)
+    elif st.session_state.get(BASE_PRESET) != preset_title:
+        load(preset.completions, preset_title)
+    elif EDITOR not in st.session_state:  # back on this page: the editor forgot its edits, GOOD did not
+        st.session_state[BASE] = st.session_state[GOOD]
+    base = st.session_state[BASE]
+    problem = tb.edit_problem(st.session_state.get(EDITOR), len(base))
+    if problem:
+        load(st.session_state[GOOD], preset_title)
+        base = st.session_state[BASE]
+        st.error(f"{problem}, so it was undone and the last valid table is back.")
+    low, high = tb.REWARD_RANGE
+    edited = st.data_editor(
+        pd.DataFrame({"reward": [c.reward for c in base], "length": [c.length for c in base]}),
+        key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch",
+        column_config={
+            "reward": st.column_config.NumberColumn(
+                "reward", min_value=low, max_value=high, step=0.1, default=0.0, required=True, format="%.2f",
+                help=f"The completion's reward, {low:g} to {high:g} (1 = right, 0 = wrong for a verifier)."),
+            "length": st.column_config.NumberColumn(
+                "length", min_value=1, max_value=tb.MAX_LENGTH, step=1, default=6, required=True,
+                help=f"Its length in tokens, 1 to {tb.MAX_LENGTH}."),
+        })
+    try:
+        table = tb.from_rows(edited.to_dict("records"))
+        st.session_state[GOOD] = table
+    except ValueError as err:
+        table = st.session_state[GOOD]
+        st.error(f"{md(err)} The results keep showing the last valid table.")
+    st.caption(f"Rows are completions 1 to {len(table)} of one group, {tb.MIN_COMPLETIONS} to "
+               f"{tb.MAX_COMPLETIONS} of them.")
+    urlstate.set_param("alg_batch", None if table == preset.completions else tb.encode(table))
+
+results, push_figure = batch_view(names, table, preset_title, move)
+with right:
+    for column, algo in zip(st.columns(len(algos)), algos):
+        column.metric(f"loss · {algo.name}", f"{results[algo.name].loss:.4g}",
+                      help=f"grpo_core.grpo_loss of this batch with {algo.name}'s settings (to minimise).")
+    st.markdown("**The push on each token**, −∂L/∂log π of the loss:")
+    st.plotly_chart(push_figure, key="alg_push_chart", theme=None, config={"displaylogo": False})
+    st.caption(
+        "Each cell is one token: blue (+) the step makes it more likely, vermilion (−) less likely, 0 a push of "
+        "exactly 0 (a clip cut it, or a gate has shut); blank cells are past the completion's end. The push is "
+        "the derivative of the whole loss (policy term and β·KL), on one colour scale for all panels.")
+
+frame = {"completion": [str(i + 1) for i in range(len(table))], "reward": [c.reward for c in table],
+         "tokens": [c.length for c in table]}
+for algo in algos:
+    frame[f"A · {algo.name}"] = results[algo.name].advantages.tolist()
+    frame[f"Σ|∂L/∂log π| · {algo.name}"] = results[algo.name].weight.tolist()
+st.markdown("**Each completion's total weight in the gradient**: Σ over its tokens of |∂L/∂log π| (the absolute "
+            "per-token gradient of the loss, summed), next to its advantage A.")
+st.dataframe(pd.DataFrame(frame), hide_index=True, width="stretch", column_config={
+    k: st.column_config.NumberColumn(k, format="%.4f") for k in frame if k.startswith(("A ·", "Σ"))})
+
+st.header("Use these settings", divider="gray", anchor=False)
+for tab, algo in zip(st.tabs([md(a.title) for a in algos]), algos):
+    with tab:
+        for column, (trainer, (code, notes), language) in zip(st.columns([1, 2]), (
+                ("TRL 1.16 · GRPOConfig", tb.trl_code(algo), "python"),
+                ("verl 0.9 · command-line overrides", tb.verl_code(algo), "bash"))):
+            column.markdown(f"**{trainer}**")
+            if code is None:
+                column.info(f"{trainer.split(' ')[0]} cannot run {md(algo.title)}: {md('; '.join(notes))}.")
+                continue
+            column.code(code, language=language)
+            for note in notes:
+                column.caption(md(note))
+
+with st.expander("Think about it"):
+    st.markdown(
+        "1. Load **one long wrong answer** with grpo and dapo. Which completion's Σ|∂L/∂log π| changes most "
+        "between them, and why does token-mean push its tokens down harder?\n"
+        "2. Load **a rare token that became likely**. Find the token in the heatmaps: which algorithm still "
+        "pushes it, and which leaves it at 0? Which one would you trust with a token that jumped that far?\n"
+        "3. Compare gspo and luspo: they differ in one part only. Which, and what does that do to a long answer?\n"
+        "4. Set the slider to 0: every ratio is 1 (but a preset's rare token). Which 0 cells of the heatmaps "
+        "disappear, and why?\n"
+        "5. Pick sapo and grpo. Where does SAPO's push exceed the clipped one's, and where is it smaller?"
+    )
