@@ -15,8 +15,8 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG TORCH_VERSION=2.13.0
 
 # No .pyc files on a read-only code tree, logs straight to `docker logs`, no pip cache or version nag.
-# The server listens on every interface of the container, on 8501; `-e STREAMLIT_SERVER_PORT=...` moves
-# both the server and the health check.
+# The server listens on every interface of the container, on 8501; `-e STREAMLIT_SERVER_PORT=...` or
+# `--server.port ...` after the image name moves both the server and the health check.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -37,6 +37,7 @@ RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_
 COPY .streamlit/ .streamlit/
 COPY grpo_core/ grpo_core/
 COPY app/ app/
+COPY deploy/entrypoint.py deploy/healthcheck.py deploy/
 
 # Code stays owned by root and read-only to the server's user. A numeric USER lets Kubernetes'
 # runAsNonRoot verify it without reading /etc/passwd.
@@ -46,10 +47,14 @@ USER 10001:10001
 
 EXPOSE 8501
 
-# Python's urllib instead of curl: the slim image has no curl and needs no extra package for this.
+# Python's urllib instead of curl: the slim image has no curl and needs no extra package for this. It
+# checks the port the entrypoint started the server on (a separate process, it never sees the server's
+# flags), so `--server.port` after the image name moves it too.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://localhost:%s/_stcore/health' % os.environ.get('STREAMLIT_SERVER_PORT', '8501'), timeout=4)"]
+    CMD ["python", "/app/deploy/healthcheck.py"]
 
-# The README's run command. Options go after the image name, e.g. `docker run ... grpo-explorer
+# The README's run command, `streamlit run app/main.py`, started by deploy/entrypoint.py once it has noted
+# the server's port for the health check (it then execs streamlit, which stays PID 1 and gets the
+# signals). Options go after the image name, e.g. `docker run ... grpo-explorer --server.port 9000
 # --server.disconnectedSessionTTL 60`, or as STREAMLIT_* environment variables.
-ENTRYPOINT ["streamlit", "run", "app/main.py"]
+ENTRYPOINT ["python", "/app/deploy/entrypoint.py"]

@@ -370,18 +370,23 @@ def token_grid(values, texts: Sequence[Sequence[str]], hover: Sequence[Sequence[
     spread = spread if spread > 0 else 1.0
     cells = [[(plain_label(t, 12) + CLIP_MARKS[int(s)]) if t else "" for t, s in zip(row, sides)]
              for row, sides in zip(texts, side)]
-    fig = go.Figure(go.Heatmap(
+    layout = house_layout(
+        title=title, height=max(240, 46 * z.shape[0] + 140), key=key,
+        xaxis=dict(title=dict(text="token position"), side="top", type="category", gridcolor="rgba(0,0,0,0)"),
+        yaxis=dict(type="category", autorange="reversed", gridcolor="rgba(0,0,0,0)"),
+        # the x axis and its title sit on top: the chart's title goes above them, not over them
+        margin=dict(l=60, r=20, t=110 if title else 70, b=20),
+    )
+    if title:
+        layout["title"].update(yref="container", y=1.0, yanchor="top", pad=dict(t=12))
+    layout["hoverlabel"] = dict(font_size=FONT_SIZE - 2, align="left", bgcolor="white", bordercolor="#2a3f5f")
+    return go.Figure(go.Heatmap(
         z=z, x=[str(i + 1) for i in range(z.shape[1])], y=list(row_labels), zmid=neutral,
         zmin=neutral - spread, zmax=neutral + spread, colorscale=DIVERGING, text=cells,
         texttemplate="%{text}", textfont=dict(size=FONT_SIZE), customdata=np.asarray(hover, dtype=object),
         hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2,
         colorbar=dict(title=dict(text=label, side="right"), thickness=14),
-    ), layout=house_layout(
-        title=title, height=max(220, 46 * z.shape[0] + 90), key=key,
-        xaxis=dict(title=dict(text="token position"), side="top", type="category", gridcolor="rgba(0,0,0,0)"),
-        yaxis=dict(type="category", autorange="reversed", gridcolor="rgba(0,0,0,0)"),
-    ))
-    return fig
+    ), layout=layout)
 
 
 # --- Algorithms page: the family's objectives along the ratio, and per-token pushes on a toy batch. ---
@@ -468,34 +473,47 @@ KL_TERM_STYLES = {
     "k1_reward": dict(color=OKABE_ITO["green"], pattern="x"),
     "k3_reward": dict(color=OKABE_ITO["purple"], pattern="-"),
 }
-#: The two targets: black diamonds and orange crosses (shape tells them apart without colour).
-KL_TARGET_STYLES = (dict(symbol="diamond", color=OKABE_ITO["black"]), dict(symbol="x", color=OKABE_ITO["orange"]))
+#: The exact targets, one shape each (shape tells them apart without colour).
+KL_TARGET_SYMBOLS = ("diamond", "x", "triangle-up")
+KL_TARGET_COLORS = (OKABE_ITO["black"], OKABE_ITO["orange"], OKABE_ITO["black"])
 
 
 def kl_gradient_bars(parameters: Sequence[str], terms: Sequence[tuple], targets: Sequence[tuple], *, title: str,
                      height: int = 420, key: str = "kl-gradients") -> go.Figure:
     """Grouped bars, one group per parameter: each ``(term, name, means, errors)`` of ``terms`` is one bar per
-    parameter (styled by :data:`KL_TERM_STYLES[term]`) with ± ``errors`` whiskers; each ``(name, values)`` of
-    ``targets`` (at most two) is a marker per parameter, at the group's centre."""
+    parameter (styled by :data:`KL_TERM_STYLES[term]`) with ± ``errors`` whiskers. Each ``(name, values, on)``
+    of ``targets`` (at most three) is a marker per parameter drawn on top of the bars of the terms in ``on``,
+    so that a bar and the exact value it should reach sit on one vertical line.
+
+    The x axis is numeric (group ``p`` centred on ``p``, ticks named by ``parameters``) so that markers can sit
+    exactly on their bars."""
+    count = len(terms)
+    width = 0.8 / max(count, 1)
+    offset = {term: (j - (count - 1) / 2) * width for j, (term, *_rest) in enumerate(terms)}
+    centres = list(range(len(parameters)))
     data = []
     for term, name, means, errors in terms:
         style = KL_TERM_STYLES[term]
         data.append(go.Bar(
-            x=list(parameters), y=list(means), name=name,
+            x=[c + offset[term] for c in centres], y=list(means), name=name, width=width * 0.92,
+            customdata=list(parameters),
             marker=dict(color=style["color"], line=dict(color=OKABE_ITO["black"], width=1),
                         pattern=dict(shape=style["pattern"], fgcolor="white", fillmode="overlay")),
             error_y=dict(type="data", array=list(errors), visible=True, color=OKABE_ITO["black"], thickness=1.5),
-            hovertemplate=f"{name}<br>%{{x}}: %{{y:.4f}}<extra></extra>",
+            hovertemplate=f"{name}<br>%{{customdata}}: %{{y:.4f}}<extra></extra>",
         ))
-    for (name, values), style in zip(targets, KL_TARGET_STYLES):
+    for (name, values, on), symbol, color in zip(targets, KL_TARGET_SYMBOLS, KL_TARGET_COLORS):
         data.append(go.Scatter(
-            x=list(parameters), y=list(values), name=name, mode="markers", cliponaxis=False,
-            marker=dict(size=15, symbol=style["symbol"], color=style["color"],
-                        line=dict(color="white" if style["symbol"] == "diamond" else style["color"], width=2)),
-            hovertemplate=f"{name}<br>%{{x}}: %{{y:.4f}}<extra></extra>",
+            x=[c + offset[term] for term in on for c in centres], y=[v for _ in on for v in values],
+            customdata=[p for _ in on for p in parameters], name=name, mode="markers", cliponaxis=False,
+            marker=dict(size=14, symbol=symbol, color=color,
+                        line=dict(color="white" if symbol != "x" else color, width=1.5)),
+            hovertemplate=f"{name}<br>%{{customdata}}: %{{y:.4f}}<extra></extra>",
         ))
     layout = house_layout(
-        title=title, height=height, key=key, barmode="group", bargap=0.2,
+        title=title, height=height, key=key, barmode="overlay",
+        xaxis=dict(tickmode="array", tickvals=centres, ticktext=list(parameters), range=[-0.5, len(parameters) - 0.5],
+                   showgrid=False, zeroline=False),
         yaxis=dict(title_text="mean gradient (β = 1)", zeroline=True, zerolinecolor=OKABE_ITO["grey"], zerolinewidth=2),
         legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0),
         margin=dict(l=70, r=20, t=60, b=40),

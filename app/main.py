@@ -25,6 +25,7 @@ PAGES = [
     st.Page("app_pages/algorithms.py", title="Algorithms", url_path="algorithms"),
     st.Page("app_pages/kl_beta.py", title="KL and β", url_path="kl-beta"),
     st.Page("app_pages/training.py", title="Live training", url_path="training"),
+    st.Page("app_pages/your_run.py", title="Your run", url_path="your-run"),
 ]
 
 st.navigation(PAGES).run()

@@ -35,6 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.quiet import silence_bare_mode_warning  # noqa: E402
+
+silence_bare_mode_warning()
 from tests import page_catalog as pc  # noqa: E402
 
 CONTROL_ORDER = ("slider", "number_input", "select_slider", "radio", "button_group", "selectbox", "toggle", "checkbox")

@@ -62,7 +62,7 @@ def trust_region(epsilon: float = 0.2, epsilon_high: float | None = None) -> tup
 
 @dataclass(frozen=True)
 class SurrogateCurve:
-    """The clipped objective along a sweep of ratios, for one advantage.
+    r"""The clipped objective along a sweep of ratios, for one advantage.
 
     Attributes:
         ratio: ``(R,)`` the ratios (detached copy of the input).
@@ -70,12 +70,17 @@ class SurrogateCurve:
         unclipped: ``(R,)`` ``ratio * advantage``, the plain policy-gradient surrogate.
         gradient: ``(R,)`` d objective / d ratio, from ``torch.autograd``: ``advantage`` where the
             objective follows the ratio, 0 where clipping (or ``delta``) holds it flat.
+        log_gradient: ``(R,)`` d objective / d log pi = ``ratio * gradient`` (chain rule through
+            :math:`r = e^{\log\pi - \log\pi_{old}}`): what backpropagation hands the policy's log-prob, so
+            the push that reaches the parameters. ``r * A`` where the objective follows the ratio: for
+            A < 0 at r = 4 it is 4 A, which is what the dual clip's ``delta`` caps.
     """
 
     ratio: torch.Tensor
     objective: torch.Tensor
     unclipped: torch.Tensor
     gradient: torch.Tensor
+    log_gradient: torch.Tensor
 
 
 def surrogate_curve(
@@ -117,6 +122,7 @@ def surrogate_curve(
         objective=objective.detach(),
         unclipped=ratio.detach() * adv,
         gradient=gradient,
+        log_gradient=ratio.detach() * gradient,
     )
 
 
@@ -150,6 +156,7 @@ class ClipStatus:
         objective: the clipped objective at the point.
         unclipped: ``ratio * advantage``.
         gradient: d objective / d ratio at the point (autograd).
+        log_gradient: d objective / d log pi = ``ratio * gradient`` at the point.
         clipped: True when clipping or dual clip holds the objective flat (gradient 0 although A != 0).
         reason: a key of :data:`CLIP_REASONS`.
         low, high: the trust region ``1 - epsilon``, ``1 + epsilon_high``.
@@ -161,6 +168,7 @@ class ClipStatus:
     objective: float
     unclipped: float
     gradient: float
+    log_gradient: float
     clipped: bool
     reason: str
     low: float
@@ -218,6 +226,7 @@ def clip_status(
         objective=curve.objective.item(),
         unclipped=curve.unclipped.item(),
         gradient=curve.gradient.item(),
+        log_gradient=curve.log_gradient.item(),
         clipped=reason in ("above_positive", "below_negative", "dual_clip"),
         reason=reason,
         low=low,
@@ -273,6 +282,13 @@ class EstimatorLab:
         trial_estimates: ``(3, trials)``: each estimator's ``num_samples``-sample mean, per trial.
         mean: ``(3,)`` mean over trials of the estimates.
         bias: ``(3,)`` ``mean - exact``.
+        standard_error: ``(3,)`` standard error of ``mean``: ``sample_std / sqrt(num_samples * num_trials)``
+            (0 when only one sample was drawn). Meaningless where ``infinite_variance`` is True: the sample
+            std then under-estimates a variance that does not exist, and the mean converges slower than
+            ``1/sqrt(n)``.
+        infinite_variance: ``(3,)`` bools: True where the estimator's variance under the policy is infinite
+            (k3 of a Gaussian policy with ``sigma**2 <= sigma_ref**2 / 2``, see
+            :func:`gaussian_k3_variance_is_infinite`; never for the token lab's finite vocabulary).
         spread: ``(3,)`` std over trials of the estimates (the noise of one estimate from N samples).
         sample_std: ``(3,)`` std of a single-sample estimate (over all samples drawn).
         frac_negative_samples: ``(3,)`` fraction of single-sample estimates < 0 (k1 only can be).
@@ -285,6 +301,8 @@ class EstimatorLab:
     trial_estimates: torch.Tensor
     mean: torch.Tensor
     bias: torch.Tensor
+    standard_error: torch.Tensor
+    infinite_variance: tuple[bool, ...]
     spread: torch.Tensor
     sample_std: torch.Tensor
     frac_negative_samples: torch.Tensor
@@ -295,21 +313,25 @@ class EstimatorLab:
 
 
 def _stats(exact: float, trial_estimates: torch.Tensor, sample_mean: torch.Tensor, sample_sq_mean: torch.Tensor,
-           frac_negative_samples: torch.Tensor, num_samples: int, num_trials: int, seed: int) -> EstimatorLab:
+           frac_negative_samples: torch.Tensor, num_samples: int, num_trials: int, seed: int,
+           infinite_variance: tuple[bool, ...] = (False, False, False)) -> EstimatorLab:
     """``trial_estimates``: ``(3, trials)`` float64; the others ``(3,)`` over all single samples."""
     total = num_samples * num_trials
     mean = trial_estimates.mean(dim=-1)
     spread = torch.zeros_like(mean) if num_trials == 1 else trial_estimates.std(dim=-1)
     # Unbiased variance of single-sample estimates from their first two moments.
     sample_var = (sample_sq_mean - sample_mean.square()).clamp(min=0) * (total / max(total - 1, 1))
+    sample_std = sample_var.sqrt() if total > 1 else torch.zeros_like(mean)
     return EstimatorLab(
         exact=float(exact),
         estimators=KL_ESTIMATORS,
         trial_estimates=trial_estimates,
         mean=mean,
         bias=mean - exact,
+        standard_error=sample_std / math.sqrt(total),
+        infinite_variance=tuple(bool(v) for v in infinite_variance),
         spread=spread,
-        sample_std=sample_var.sqrt() if total > 1 else torch.zeros_like(mean),
+        sample_std=sample_std,
         frac_negative_samples=frac_negative_samples,
         frac_negative_trials=(trial_estimates < 0).double().mean(dim=-1),
         num_samples=num_samples,
@@ -334,6 +356,23 @@ def gaussian_kl(mu: float, sigma: float, mu_ref: float, sigma_ref: float) -> flo
     policy = Normal(torch.tensor(_finite("mu", mu), dtype=torch.float64), _positive("sigma", sigma))
     ref = Normal(torch.tensor(_finite("mu_ref", mu_ref), dtype=torch.float64), _positive("sigma_ref", sigma_ref))
     return kl_divergence(policy, ref).item()
+
+
+def gaussian_k3_variance_is_infinite(sigma: float, sigma_ref: float) -> bool:
+    r"""Whether k3 (and its gradient) has infinite variance for a Gaussian policy ``N(mu, sigma^2)`` and
+    reference ``N(mu_ref, sigma_ref^2)``, whatever the means.
+
+    With :math:`r = \pi_{ref}/\pi = e^{-d}`, :math:`k_3 = r - 1 - \log r` grows like :math:`r` where
+    :math:`r` is large, so :math:`\mathbb E_\pi[k_3^2] < \infty` exactly when
+    :math:`\mathbb E_\pi[r^2] = \int \pi_{ref}^2/\pi\,dx < \infty`. The exponent of that integrand has
+    :math:`x^2` coefficient :math:`\tfrac{1}{2\sigma^2} - \tfrac{1}{\sigma_{ref}^2}`: the integral is
+    finite iff it is negative, i.e. iff :math:`\sigma^2 > \sigma_{ref}^2/2`. At equality the integrand is
+    :math:`e^{\text{linear}}` (or a constant when the means are equal), whose integral is infinite too.
+    The same holds for k3's gradient :math:`(1 - r)\nabla\log\pi` (a polynomial times :math:`r`). k1 and
+    k2 are polynomials in :math:`x` and always have finite variance.
+    """
+    sigma, sigma_ref = _positive("sigma", sigma), _positive("sigma_ref", sigma_ref)
+    return 2.0 * sigma * sigma <= sigma_ref * sigma_ref
 
 
 def gaussian_estimator_lab(
@@ -379,6 +418,7 @@ def gaussian_estimator_lab(
         sample_sq_mean=torch.stack(sample_sq_mean),
         frac_negative_samples=torch.stack(frac_negative),
         num_samples=num_samples, num_trials=num_trials, seed=seed,
+        infinite_variance=(False, False, gaussian_k3_variance_is_infinite(sigma, sigma_ref)),
     )
 
 
@@ -450,3 +490,195 @@ def _multinomial_counts(probs: torch.Tensor, num_samples: int, num_trials: int,
         left = left - counts[:, c]
     counts[:, -1] = left
     return counts
+
+
+# --------------------------------------------------------------------------------------------------------
+# What each estimator's gradient does: in the loss, and (k1) in the reward
+# --------------------------------------------------------------------------------------------------------
+
+#: The KL terms whose gradient :class:`GradientLab` measures: k1, k2, k3 added to the loss, and k1, k3 put in
+#: the reward (detached: a cost :math:`\beta\,k` whose policy-gradient is :math:`k\,\nabla\log\pi`).
+GRADIENT_TERMS = ("k1", "k2", "k3", "k1_reward", "k3_reward")
+
+
+@dataclass(frozen=True)
+class GradientLab:
+    r"""The gradient each KL term gives the policy's parameters, measured by Monte Carlo with tokens sampled
+    from the policy, against its exact expectation and the gradients of the two KL divergences.
+
+    For a sampled token :math:`x` and a term :math:`k(d)` with :math:`d = \log\pi(x) - \log\pi_{ref}(x)`,
+    the loss term :math:`\beta\,k` gives the parameters :math:`\beta\,k'(d)\,\nabla\log\pi(x)` (the sample
+    :math:`x` itself is not differentiated: it was drawn). With :math:`\beta = 1`:
+
+    - ``k1`` in the loss: :math:`\nabla\log\pi`, mean :math:`\mathbb E_\pi[\nabla\log\pi] = 0`.
+    - ``k2`` in the loss: :math:`d\,\nabla\log\pi`, mean :math:`\nabla\mathrm{KL}(\pi\|\pi_{ref})`.
+    - ``k3`` in the loss: :math:`(1 - \pi_{ref}/\pi)\nabla\log\pi`, mean
+      :math:`0 - \mathbb E_{\pi_{ref}}[\nabla\log\pi] = \nabla\mathrm{KL}(\pi_{ref}\|\pi)`.
+    - ``k1_reward``: k1 subtracted from the reward (detached), REINFORCE: :math:`d\,\nabla\log\pi`, mean
+      :math:`\nabla\mathrm{KL}(\pi\|\pi_{ref})` (unbiased). For one token this is per sample the same as k2
+      in the loss.
+    - ``k3_reward``: k3 in the reward: :math:`k_3\,\nabla\log\pi`. In general a detached term :math:`k` in the
+      reward has mean :math:`\nabla\mathbb E_\pi[k] - \mathbb E_\pi[\nabla k]`; k3's value is unbiased
+      (:math:`\mathbb E_\pi[k_3] = \mathrm{KL}(\pi\|\pi_{ref})`) but its own gradient is not zero-mean, so
+      the mean is :math:`\nabla\mathrm{KL}(\pi\|\pi_{ref}) - \nabla\mathrm{KL}(\pi_{ref}\|\pi)`: nearly 0 while
+      :math:`\pi\approx\pi_{ref}`, where the two KLs agree to second order.
+
+    Attributes:
+        parameters: names of the ``P`` parameters: ``("mu", "log_sigma")`` for the Gaussian lab,
+            ``("logit_0", ...)`` for the token lab.
+        terms: :data:`GRADIENT_TERMS`.
+        mean: ``(5, P)`` Monte-Carlo mean gradient over all ``num_samples * num_trials`` samples.
+        standard_error: ``(5, P)`` its standard error (per-sample std over ``sqrt`` of the sample count).
+        sample_std: ``(5, P)`` std of one sample's gradient: the noise the term adds to one token's update.
+        expected: ``(5, P)`` the exact expectation of each term's gradient.
+        reverse_kl_grad: ``(P,)`` exact :math:`\nabla\mathrm{KL}(\pi\|\pi_{ref})`.
+        forward_kl_grad: ``(P,)`` exact :math:`\nabla\mathrm{KL}(\pi_{ref}\|\pi)`.
+        infinite_variance: ``(5,)`` bools: True where the term's gradient has infinite variance (both k3 terms
+            in the Gaussian lab with ``sigma**2 <= sigma_ref**2 / 2``); its standard error then means nothing.
+        num_samples, num_trials, seed: what was drawn.
+    """
+
+    parameters: tuple[str, ...]
+    terms: tuple[str, ...]
+    mean: torch.Tensor
+    standard_error: torch.Tensor
+    sample_std: torch.Tensor
+    expected: torch.Tensor
+    reverse_kl_grad: torch.Tensor
+    forward_kl_grad: torch.Tensor
+    infinite_variance: tuple[bool, ...]
+    num_samples: int
+    num_trials: int
+    seed: int
+
+    def distance_in_standard_errors(self) -> torch.Tensor:
+        """``(5,)``: the largest ``|mean - expected| / standard_error`` over the parameters (0 where both
+        are 0). Below ~3 the measurement agrees with the expectation."""
+        gap = (self.mean - self.expected).abs()
+        z = torch.where(self.standard_error > 0, gap / self.standard_error.clamp(min=1e-300),
+                        torch.where(gap > 1e-12, torch.full_like(gap, math.inf), torch.zeros_like(gap)))
+        return z.max(dim=-1).values
+
+
+def _term_slopes(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
+    """``(5, *logp.shape)``: d term / d log pi per sample, k1/k2/k3 by autograd through
+    :func:`grpo_core.kl_estimate` (the loss's own function); k1_reward and k3_reward: the detached k1 and k3
+    values (the policy-gradient weight of a reward cost)."""
+    slopes = []
+    with torch.enable_grad():
+        for estimator in KL_ESTIMATORS:
+            leaf = logp.detach().clone().requires_grad_(True)
+            (slope,) = torch.autograd.grad(kl_estimate(leaf, logp_ref, estimator=estimator).sum(), leaf)
+            slopes.append(slope)
+    for estimator in ("k1", "k3"):
+        slopes.append(kl_estimate(logp.detach(), logp_ref, estimator=estimator))
+    return torch.stack(slopes)
+
+
+def _sample_moments(total: int, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample std and standard error of the mean from the first two moments over ``total`` samples."""
+    if total < 2:
+        zero = torch.zeros_like(first)
+        return zero, zero
+    var = (second - first.square()).clamp(min=0) * (total / (total - 1))
+    return var.sqrt(), var.sqrt() / math.sqrt(total)
+
+
+def gaussian_kl_gradients(mu: float, sigma: float, mu_ref: float, sigma_ref: float) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Exact gradients in the policy's ``(mu, log_sigma)``, float64 ``(2,)`` each:
+
+    - :math:`\nabla\mathrm{KL}(\pi\|\pi_{ref}) = \bigl((\mu-\mu_{ref})/\sigma_{ref}^2,\ \sigma^2/\sigma_{ref}^2 - 1\bigr)`
+    - :math:`\nabla\mathrm{KL}(\pi_{ref}\|\pi) = \bigl((\mu-\mu_{ref})/\sigma^2,\ 1 - (\sigma_{ref}^2 + (\mu-\mu_{ref})^2)/\sigma^2\bigr)`
+    """
+    mu, mu_ref = _finite("mu", mu), _finite("mu_ref", mu_ref)
+    sigma, sigma_ref = _positive("sigma", sigma), _positive("sigma_ref", sigma_ref)
+    gap = mu - mu_ref
+    reverse = torch.tensor([gap / sigma_ref**2, sigma**2 / sigma_ref**2 - 1.0], dtype=torch.float64)
+    forward = torch.tensor([gap / sigma**2, 1.0 - (sigma_ref**2 + gap**2) / sigma**2], dtype=torch.float64)
+    return reverse, forward
+
+
+def categorical_kl_gradients(logits, logits_ref) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Exact gradients in the policy's logits ``(C,)``, float64 ``(C,)`` each:
+    :math:`\nabla\mathrm{KL}(\pi\|\pi_{ref}) = \pi\odot(d - \mathrm{KL}(\pi\|\pi_{ref}))` with
+    :math:`d = \log\pi - \log\pi_{ref}`, and :math:`\nabla\mathrm{KL}(\pi_{ref}\|\pi) = \pi - \pi_{ref}`."""
+    logits, logits_ref = _logits("logits", logits), _logits("logits_ref", logits_ref)
+    if logits.shape != logits_ref.shape:
+        raise ValueError(f"logits_ref must have the shape of logits {tuple(logits.shape)}; got {tuple(logits_ref.shape)}")
+    logp, logp_ref = torch.log_softmax(logits, -1), torch.log_softmax(logits_ref, -1)
+    p = logp.exp()
+    d = logp - logp_ref
+    return p * (d - (p * d).sum()), p - logp_ref.exp()
+
+
+def gaussian_gradient_lab(
+    mu: float,
+    sigma: float,
+    mu_ref: float,
+    sigma_ref: float,
+    *,
+    num_samples: int = 100,
+    num_trials: int = 100,
+    seed: int = 0,
+) -> GradientLab:
+    r""":class:`GradientLab` for a Gaussian policy ``N(mu, sigma^2)`` with parameters ``(mu, log_sigma)``, on
+    the very samples :func:`gaussian_estimator_lab` draws with the same sizes and seed. The score is
+    :math:`\nabla\log\pi(x) = (z/\sigma,\ z^2 - 1)` with :math:`z = (x-\mu)/\sigma`; the expectations are the
+    closed forms of :func:`gaussian_kl_gradients` (0 for k1 in the loss, reverse minus forward for k3 in the
+    reward)."""
+    reverse, forward = gaussian_kl_gradients(mu, sigma, mu_ref, sigma_ref)
+    num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
+    z = torch.randn(num_trials, num_samples, generator=torch.Generator().manual_seed(seed))
+    logp = z.square().mul(-0.5).sub_(math.log(sigma))
+    logp_ref = (z * sigma + (mu - mu_ref)).div_(sigma_ref).square_().mul_(-0.5).sub_(math.log(sigma_ref))
+    scores = (z / sigma, z.square() - 1.0)  # d log pi / d (mu, log sigma) at the drawn x
+    slopes = _term_slopes(logp, logp_ref)  # (4, trials, samples)
+    total = z.numel()
+    first = torch.stack([torch.stack([(slope * s).sum(dtype=torch.float64) for s in scores]) for slope in slopes])
+    second = torch.stack([torch.stack([(slope * s).square().sum(dtype=torch.float64) for s in scores])
+                          for slope in slopes])
+    first, second = first / total, second / total
+    sample_std, standard_error = _sample_moments(total, first, second)
+    infinite = gaussian_k3_variance_is_infinite(sigma, sigma_ref)
+    return GradientLab(
+        parameters=("mu", "log_sigma"), terms=GRADIENT_TERMS, mean=first, standard_error=standard_error,
+        sample_std=sample_std,
+        expected=torch.stack([torch.zeros(2, dtype=torch.float64), reverse, forward, reverse, reverse - forward]),
+        reverse_kl_grad=reverse, forward_kl_grad=forward, infinite_variance=(False, False, infinite, False, infinite),
+        num_samples=num_samples, num_trials=num_trials, seed=seed,
+    )
+
+
+def categorical_gradient_lab(
+    logits,
+    logits_ref,
+    *,
+    num_samples: int = 100,
+    num_trials: int = 100,
+    seed: int = 0,
+) -> GradientLab:
+    r""":class:`GradientLab` for a categorical policy ``softmax(logits)`` with the ``C`` logits as parameters,
+    on the very token counts :func:`categorical_estimator_lab` draws with the same sizes and seed. Every draw
+    of token ``c`` gives the same gradient ``g_c = k'(d_c)(e_c - pi)`` (autograd), so the Monte-Carlo mean
+    is the drawn frequencies times ``g`` and the exact expectation is ``pi @ g``; the KL gradients are the
+    closed forms of :func:`categorical_kl_gradients`, computed independently."""
+    reverse, forward = categorical_kl_gradients(logits, logits_ref)
+    num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
+    theta = _logits("logits", logits)
+    logp_ref = torch.log_softmax(_logits("logits_ref", logits_ref), dim=-1)
+    counts = _multinomial_counts(torch.softmax(theta, -1), num_samples, num_trials,
+                                 torch.Generator().manual_seed(seed))
+    logp = torch.log_softmax(theta, -1)
+    score = torch.autograd.functional.jacobian(lambda t: torch.log_softmax(t, -1), theta)  # (C, C): row c = d log pi_c
+    per_token = _term_slopes(logp, logp_ref).unsqueeze(-1) * score  # (5, C, C): gradient when token c is drawn
+    overall = counts.sum(dim=0) / (num_samples * num_trials)  # (C,)
+    first = torch.einsum("c,tcp->tp", overall, per_token)
+    second = torch.einsum("c,tcp->tp", overall, per_token.square())
+    sample_std, standard_error = _sample_moments(num_samples * num_trials, first, second)
+    return GradientLab(
+        parameters=tuple(f"logit_{c}" for c in range(theta.shape[0])), terms=GRADIENT_TERMS, mean=first,
+        standard_error=standard_error, sample_std=sample_std,
+        expected=torch.einsum("c,tcp->tp", logp.exp(), per_token),
+        reverse_kl_grad=reverse, forward_kl_grad=forward, infinite_variance=(False,) * len(GRADIENT_TERMS),
+        num_samples=num_samples, num_trials=num_trials, seed=seed,
+    )

@@ -205,7 +205,8 @@ PRESETS: dict[str, Preset] = {
     ),
     "all-wrong": Preset(
         "All wrong",
-        "Every completion failed: no completion is better than its group, so there is nothing to learn from.",
+        "Every completion failed: no completion is better than its group, so there is no policy-gradient "
+        "signal (only a KL term, with β > 0, still pulls).",
         from_rewards([[0, 0, 0, 0, 0, 0, 0, 0]]),
     ),
     "continuous": Preset(
@@ -326,7 +327,8 @@ class GroupStats:
 
     @property
     def zero_signal(self) -> bool:
-        """All rewards equal (or G = 1): every advantage is exactly 0, so this group teaches nothing."""
+        """All rewards equal (or G = 1): every advantage is exactly 0, so this group gives no policy-gradient
+        signal (a KL term in the loss, with beta > 0, still acts on its tokens)."""
         return self.std == 0.0
 
 

@@ -31,7 +31,7 @@ import torch
 
 from grpo_core.family import Algorithm, trl_config, verl_overrides
 from grpo_core.kl import KL_ESTIMATORS_REGISTRY
-from grpo_core.loss import grpo_loss
+from grpo_core.loss import LossTerms, grpo_loss
 from grpo_core.objectives import OBJECTIVES, Objective, ObjectiveParams, objective_along_ratio
 
 MIN_COMPLETIONS, MAX_COMPLETIONS = 2, 8
@@ -170,6 +170,11 @@ class ToyBatch:
     def lengths(self) -> list[int]:
         return [int(n) for n in self.mask.sum(dim=-1).tolist()]
 
+    def token_labels(self, row: int) -> list[str]:
+        """What the token inspector writes in each of the ``T`` cells of completion ``row``: ``t1``, ``t2``, ...
+        (a toy completion has no text), ``""`` past its end."""
+        return [f"t{j + 1}" if j < self.lengths[row] else "" for j in range(self.mask.shape[1])]
+
 
 def _pattern(g: int, t: int, a: int, b: int, c: int, m: int) -> torch.Tensor:
     """``(g, t)`` fixed values in ``[0, 1]``: ``((a*i + b*j + c) mod m) / (m - 1)``."""
@@ -213,6 +218,7 @@ class BatchResult:
         weight: ``(G,)`` each completion's total weight in the gradient,
             :math:`\\sum_t |\\partial L/\\partial\\log\\pi_{i,t}|`.
         clipped: ``(G, T)`` bool, tokens whose policy gradient a clip holds at exactly 0.
+        terms: every per-token term of the loss (:class:`grpo_core.loss.LossTerms`), for the token inspector.
     """
 
     loss: float
@@ -220,6 +226,15 @@ class BatchResult:
     push: torch.Tensor
     weight: torch.Tensor
     clipped: torch.Tensor
+    terms: LossTerms
+
+
+def explain_settings(algorithm: Algorithm) -> dict[str, float | None]:
+    """``epsilon``, ``epsilon_high`` and ``beta`` as ``grpo_loss(**algorithm.settings)`` uses them (what
+    :func:`grpo_core.inspector.explain_token` quotes)."""
+    params = objective_params(algorithm.settings)
+    return {"epsilon": params.epsilon, "epsilon_high": params.epsilon_high,
+            "beta": algorithm.settings.get("beta", 0.04)}
 
 
 def evaluate(algorithm: Algorithm, batch: ToyBatch) -> BatchResult:
@@ -228,7 +243,7 @@ def evaluate(algorithm: Algorithm, batch: ToyBatch) -> BatchResult:
     terms = out.terms
     grad = terms.grad * batch.mask
     flat = terms.flat if terms.flat is not None else torch.zeros_like(batch.mask, dtype=torch.bool)
-    return BatchResult(float(out.loss), out.advantages.reshape(-1), -grad, grad.abs().sum(dim=-1), flat)
+    return BatchResult(float(out.loss), out.advantages.reshape(-1), -grad, grad.abs().sum(dim=-1), flat, terms)
 
 
 # ------------------------------------------------------------------------------- what an algorithm is

@@ -168,6 +168,18 @@ def editors(at) -> list[Any]:
     return [n for n in nodes(at) if getattr(n, "type", None) == "dataframe" and n.proto.editing_mode != 0]
 
 
+def uploaders(at) -> list[Any]:
+    """The page's file uploaders (``st.file_uploader``), which AppTest fills with ``set_value``."""
+    return [n for n in nodes(at) if getattr(n, "type", None) == "file_uploader"]
+
+
+def upload(at, widget, name: str, data: bytes):
+    """Hand ``widget`` one file (or its list of files, for a multiple uploader) and rerun."""
+    item = (name, data, "application/octet-stream")
+    widget.set_value([item] if widget.accept_multiple_files else item)
+    return at.run()
+
+
 def fill_in(at) -> None:
     """After a rerun of fragments only (the live-training page's Pause and Step rerun two fragments, not the
     page), AppTest's tree holds just those fragments, where the browser keeps the rest of the page as it

@@ -20,15 +20,41 @@ def test_bench_core_quick_prints_its_ratios():
     assert "speed-up over the loop" in out and "ratio to the floor" in out
 
 
+#: Streamlit's bare-mode warnings, silenced in the benches by bench/quiet.py
+NOISE = ("missing ScriptRunContext", "No runtime found, using MemoryCacheStorageManager")
+
+
+def run_bench(*args: str) -> str:
+    """Run a bench; return its stdout, after checking it printed none of the known noise."""
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, check=True, cwd=ROOT)
+    for noise in NOISE:
+        assert noise not in result.stdout + result.stderr, result.stderr[-2000:]
+    return result.stdout
+
+
 def test_bench_pages_quick_prints_every_page():
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_pages.py"), "--quick"],
-                         capture_output=True, text=True, timeout=300, check=True, cwd=ROOT).stdout
+    out = run_bench(str(ROOT / "bench" / "bench_pages.py"), "--quick")
     for page in ("overview", "reward-groups", "ratio-clipping", "kl-beta", "training"):
         assert page in out, out
 
 
+@pytest.mark.long  # a cold start of torch, Streamlit and the pages each: .ci/run runs it
+def test_bench_clip_kl_one_repeat_prints_every_case():
+    out = run_bench(str(ROOT / "bench" / "bench_clip_kl.py"), "--repeats", "1")
+    for case in ("ratio: ε", "ratio: point", "kl: β", "kl: N (lab recomputed)", "kl: N = 10,000 x 200"):
+        assert case in out, out
+
+
+@pytest.mark.long  # a cold start of torch, Streamlit and the pages each: .ci/run runs it
+def test_bench_reward_groups_one_repeat_prints_every_case():
+    out = run_bench(str(ROOT / "bench" / "bench_reward_groups.py"), "--repeats", "1")
+    for case in ("scale (figures cached)", "scale (cache cleared)", "edit a reward", "overview page rerun"):
+        assert case in out, out
+
+
 @pytest.mark.browser
 @pytest.mark.slow
+@pytest.mark.long  # about a minute (two servers, three browsers): .ci/run runs it, the default run does not
 def test_bench_browser_quick_prints_both_comparisons():
     require_chromium()
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_browser.py"), "--rounds", "1", "--seconds", "2",

@@ -8,13 +8,19 @@ import torch
 from grpo_core import clipped_surrogate
 from grpo_core.curves import (
     CLIP_REASONS,
+    GRADIENT_TERMS,
     MAX_SAMPLES,
     MAX_TRIALS,
     categorical_estimator_lab,
+    categorical_gradient_lab,
     categorical_kl,
+    categorical_kl_gradients,
     clip_status,
     gaussian_estimator_lab,
+    gaussian_gradient_lab,
+    gaussian_k3_variance_is_infinite,
     gaussian_kl,
+    gaussian_kl_gradients,
     surrogate_curve,
     total_reward,
     trust_region,
@@ -298,3 +304,205 @@ def test_lab_bounds(kwargs, match):
         gaussian_estimator_lab(0.0, 1.0, 0.0, 1.0, **kwargs)
     with pytest.raises(ValueError, match=match):
         categorical_estimator_lab([0.0, 1.0], [1.0, 0.0], **kwargs)
+
+
+# ---- standard errors and infinite variance ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, lab", LABS, ids=[n for n, _ in LABS])
+def test_standard_error_is_the_sample_std_over_root_n_and_matches_the_spread(name, lab):
+    result = lab(num_samples=500, num_trials=100, seed=2)
+    torch.testing.assert_close(result.standard_error, result.sample_std / math.sqrt(500 * 100))
+    # Two estimates of the same thing: the spread of the trial means over sqrt(trials).
+    ratio = result.standard_error / (result.spread / math.sqrt(result.num_trials))
+    assert ((ratio > 0.75) & (ratio < 1.33)).all(), ratio
+    assert result.infinite_variance == (False, False, False)
+
+
+@pytest.mark.parametrize(
+    "sigma, sigma_ref, infinite",
+    [(0.4, 2.0, True), (1.0, 1.0, False), (1.0, math.sqrt(2.0), True), (1.0, 1.41, False), (1.3, 1.0, False),
+     (0.2, 0.3, True), (0.22, 0.3, False)],
+)
+def test_k3_variance_is_infinite_exactly_when_sigma_sq_at_most_half_sigma_ref_sq(sigma, sigma_ref, infinite):
+    assert gaussian_k3_variance_is_infinite(sigma, sigma_ref) is infinite
+    result = gaussian_estimator_lab(0.5, sigma, 0.0, sigma_ref, num_samples=10, num_trials=10, seed=0)
+    assert result.infinite_variance == (False, False, infinite)
+
+
+def test_k3_second_moment_by_quadrature_is_finite_only_above_the_bound():
+    # E_pi[(pi_ref/pi)^2] on a growing grid: converges above sigma_ref^2 / 2, keeps growing at or below it.
+    def second_moment(sigma, sigma_ref, half_width):
+        x = torch.linspace(-half_width, half_width, 400_001, dtype=torch.float64)
+        log_integrand = 2 * torch.distributions.Normal(0.0, sigma_ref).log_prob(x) - torch.distributions.Normal(
+            0.5, sigma).log_prob(x)
+        return torch.trapezoid(log_integrand.exp(), x).item()
+
+    finite = [second_moment(1.0, 1.3, w) for w in (20, 40)]
+    assert finite[1] == pytest.approx(finite[0], rel=1e-9)
+    infinite = [second_moment(0.4, 2.0, w) for w in (5, 10)]
+    assert infinite[1] > 1e3 * infinite[0]
+
+
+def test_infinite_variance_makes_an_unbiased_estimator_look_biased():
+    # The estimator lab's own example (π std 0.4, π_ref std 2, N = 1000): k3 is unbiased, yet its mean is
+    # many "standard errors" below the exact KL: the rare huge π_ref/π samples that carry the mass are missing.
+    result = gaussian_estimator_lab(0.5, 0.4, 0.0, 2.0, num_samples=1000, num_trials=200, seed=0)
+    assert result.infinite_variance == (False, False, True)
+    assert result.bias[2].item() == pytest.approx(-0.33, abs=0.01)
+    assert abs(result.bias[2].item()) > 5 * result.standard_error[2].item()
+    assert abs(result.bias[0].item()) < 4 * result.standard_error[0].item()  # k1 is fine
+
+
+def test_k3_is_quieter_than_k1_only_while_close():
+    close = gaussian_estimator_lab(0.1, 1.0, 0.0, 1.0, num_samples=10, num_trials=200, seed=0)
+    apart = gaussian_estimator_lab(2.5, 1.0, 0.0, 1.0, num_samples=10, num_trials=200, seed=0)
+    assert close.spread[2] < close.spread[0] / 5
+    assert apart.spread[2] > 1.4 * apart.spread[0]  # 1.23 against 0.75 at N = 10
+    assert apart.sample_std[2] > 1.4 * apart.sample_std[0]
+
+
+# ---- the gradient of each KL term -----------------------------------------------------------------
+
+
+def _autograd_kl_gradients_tokens(logits, logits_ref):
+    theta = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    ref = torch.distributions.Categorical(logits=torch.tensor(logits_ref, dtype=torch.float64))
+    (reverse,) = torch.autograd.grad(torch.distributions.kl_divergence(torch.distributions.Categorical(logits=theta),
+                                                                      ref), theta)
+    theta = theta.detach().requires_grad_(True)
+    (forward,) = torch.autograd.grad(torch.distributions.kl_divergence(ref, torch.distributions.Categorical(logits=theta)),
+                                     theta)
+    return reverse, forward
+
+
+TOKEN_SHAPES = [
+    ([2.0, 1.0, 0.5, -1.0, -2.0], [1.0, 1.0, 1.0, 0.0, 0.0]),
+    ([-3.0, 0.0, 3.0], [1.0, 1.0, -1.0]),
+    ([0.5, 0.5], [0.5, 0.5]),
+]
+
+
+@pytest.mark.parametrize("logits, logits_ref", TOKEN_SHAPES)
+def test_token_kl_gradients_closed_forms_match_autograd(logits, logits_ref):
+    reverse, forward = categorical_kl_gradients(logits, logits_ref)
+    want_reverse, want_forward = _autograd_kl_gradients_tokens(logits, logits_ref)
+    torch.testing.assert_close(reverse, want_reverse)
+    torch.testing.assert_close(forward, want_forward)
+
+
+@pytest.mark.parametrize("logits, logits_ref", TOKEN_SHAPES)
+def test_token_lab_exact_gradient_of_each_term(logits, logits_ref):
+    lab = categorical_gradient_lab(logits, logits_ref, num_samples=10, num_trials=10, seed=0)
+    assert lab.terms == GRADIENT_TERMS == ("k1", "k2", "k3", "k1_reward", "k3_reward")
+    assert lab.mean.shape == lab.expected.shape == lab.standard_error.shape == (5, len(logits))
+    k1, k2, k3, k1_reward, k3_reward = lab.expected
+    torch.testing.assert_close(k1, torch.zeros_like(k1), atol=1e-12, rtol=0)  # E_pi[grad log pi] = 0: no leash
+    torch.testing.assert_close(k2, lab.reverse_kl_grad)  # grad KL(pi || pi_ref)
+    torch.testing.assert_close(k3, lab.forward_kl_grad)  # grad KL(pi_ref || pi)
+    torch.testing.assert_close(k1_reward, lab.reverse_kl_grad)  # k1 in the reward: unbiased grad KL(pi || pi_ref)
+    # k3 in the reward: grad E[k3] - E[grad k3] = grad KL(pi || pi_ref) - grad KL(pi_ref || pi)
+    torch.testing.assert_close(k3_reward, lab.reverse_kl_grad - lab.forward_kl_grad)
+
+
+def test_k3_in_the_reward_barely_pulls_while_close():
+    # The two KLs agree to second order around pi_ref: their gradients differ at second order, O(scale^2)
+    # against the O(scale) of each gradient.
+    for scale in (0.1, 0.05):
+        logits = [scale * v for v in (2.0, -1.0, 0.5, -1.5, 0.0)]
+        lab = categorical_gradient_lab(logits, [0.0] * 5, num_samples=10, num_trials=10, seed=0)
+        assert lab.expected[4].norm() < 0.7 * scale * lab.expected[3].norm()  # relative size O(scale)
+
+
+@pytest.mark.parametrize("logits, logits_ref", TOKEN_SHAPES[:2])
+def test_token_lab_monte_carlo_gradients_agree_within_standard_errors(logits, logits_ref):
+    lab = categorical_gradient_lab(logits, logits_ref, num_samples=2000, num_trials=100, seed=1)
+    assert (lab.distance_in_standard_errors() < 4).all(), lab
+    # k1 in the loss: mean ~0, but every single token pushes: the term is pure noise.
+    assert lab.mean[0].abs().max() < 4 * lab.standard_error[0].max()
+    p = torch.softmax(torch.tensor(logits, dtype=torch.float64), -1)
+    torch.testing.assert_close(lab.sample_std[0], (p * (1 - p)).sqrt(), rtol=0.05, atol=0)  # e_c - pi per token
+    # The two KL directions differ here, so k2 and k3 are measurably different gradients.
+    assert (lab.reverse_kl_grad - lab.forward_kl_grad).abs().max() > 10 * lab.standard_error[1:3].max()
+
+
+def test_k1_in_the_reward_is_k2_in_the_loss_token_by_token():
+    for lab in (categorical_gradient_lab(*TOKEN_SHAPES[0], num_samples=50, num_trials=20, seed=3),
+                gaussian_gradient_lab(0.5, 1.0, 0.0, 1.0, num_samples=50, num_trials=20, seed=3)):
+        torch.testing.assert_close(lab.mean[3], lab.mean[1])
+        torch.testing.assert_close(lab.sample_std[3], lab.sample_std[1])
+
+
+@pytest.mark.parametrize("shape", [(0.5, 1.0, 0.0, 1.0), (0.3, 1.3, -0.2, 1.0), (-1.0, 0.8, 0.5, 1.5)])
+def test_gaussian_kl_gradients_match_autograd(shape):
+    mu, sigma, mu_ref, sigma_ref = shape
+    reverse, forward = gaussian_kl_gradients(*shape)
+    params = torch.tensor([mu, math.log(sigma)], dtype=torch.float64, requires_grad=True)
+    ref = torch.distributions.Normal(torch.tensor(mu_ref, dtype=torch.float64), torch.tensor(sigma_ref, dtype=torch.float64))
+    policy = torch.distributions.Normal(params[0], params[1].exp())
+    (want_reverse,) = torch.autograd.grad(torch.distributions.kl_divergence(policy, ref), params, retain_graph=True)
+    (want_forward,) = torch.autograd.grad(torch.distributions.kl_divergence(ref, policy), params)
+    torch.testing.assert_close(reverse, want_reverse)
+    torch.testing.assert_close(forward, want_forward)
+
+
+@pytest.mark.parametrize("shape", [(0.5, 1.0, 0.0, 1.0), (0.3, 1.3, -0.2, 1.0), (-1.0, 0.8, 0.5, 0.9)])
+def test_gaussian_lab_monte_carlo_gradients_agree_within_standard_errors(shape):
+    lab = gaussian_gradient_lab(*shape, num_samples=2000, num_trials=100, seed=1)
+    assert lab.parameters == ("mu", "log_sigma") and lab.infinite_variance == (False,) * 5
+    torch.testing.assert_close(lab.expected[1], lab.reverse_kl_grad)
+    torch.testing.assert_close(lab.expected[2], lab.forward_kl_grad)
+    torch.testing.assert_close(lab.expected[4], lab.reverse_kl_grad - lab.forward_kl_grad)
+    assert lab.expected[0].abs().max() == 0
+    assert (lab.distance_in_standard_errors() < 4).all(), lab
+
+
+def test_gaussian_gradient_lab_draws_the_estimator_labs_samples():
+    # Same seed and sizes, same samples: k1's mean value equals the mean of d, whose gradient k2 uses.
+    lab = gaussian_gradient_lab(0.5, 1.0, 0.0, 1.0, num_samples=30, num_trials=7, seed=4)
+    again = gaussian_gradient_lab(0.5, 1.0, 0.0, 1.0, num_samples=30, num_trials=7, seed=4)
+    torch.testing.assert_close(lab.mean, again.mean, rtol=0, atol=0)
+    assert not torch.equal(lab.mean, gaussian_gradient_lab(0.5, 1.0, 0.0, 1.0, num_samples=30, num_trials=7,
+                                                           seed=5).mean)
+
+
+def test_k3_gradient_with_infinite_variance_misses_its_mean():
+    lab = gaussian_gradient_lab(0.5, 0.4, 0.0, 2.0, num_samples=1000, num_trials=200, seed=0)
+    assert lab.distance_in_standard_errors()[2] > 10  # the "standard error" is meaningless here
+    assert lab.infinite_variance == (False, False, True, False, True)
+    assert (lab.distance_in_standard_errors()[[0, 1, 3]] < 4).all()
+
+
+def test_gradient_labs_with_one_sample_stay_finite():
+    for lab in (gaussian_gradient_lab(0.0, 1.0, 0.0, 1.0, num_samples=1, num_trials=1, seed=0),
+                categorical_gradient_lab([0.0, 1.0], [1.0, 0.0], num_samples=1, num_trials=1, seed=0)):
+        for field in (lab.mean, lab.standard_error, lab.sample_std, lab.expected):
+            assert torch.isfinite(field).all()
+        assert not torch.isnan(lab.distance_in_standard_errors()).any()
+
+
+@pytest.mark.parametrize("kwargs, match", [({"num_samples": 0}, "num_samples"), ({"seed": -1}, "seed")])
+def test_gradient_lab_bounds(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gaussian_gradient_lab(0.0, 1.0, 0.0, 1.0, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        categorical_gradient_lab([0.0, 1.0], [1.0, 0.0], **kwargs)
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_gradient_lab(0.0, 0.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="logits_ref"):
+        categorical_gradient_lab([0.0, 1.0], [1.0, 0.0, 2.0])
+
+
+def test_log_gradient_is_the_derivative_in_log_pi():
+    # Autograd through r = exp(log pi - log pi_old): dJ/dlog pi must equal r * dJ/dr.
+    ratios = torch.linspace(0.05, 5.0, 300, dtype=torch.float64)
+    for advantage, delta in ((1.0, None), (-1.0, None), (-1.0, 3.0), (0.7, 3.0)):
+        curve = surrogate_curve(ratios, advantage, epsilon=0.2, delta=delta)
+        log_ratio = ratios.log().requires_grad_(True)
+        objective = clipped_surrogate(log_ratio.exp(), torch.tensor(advantage, dtype=torch.float64), epsilon=0.2,
+                                      delta=delta)
+        (want,) = torch.autograd.grad(objective.sum(), log_ratio)
+        torch.testing.assert_close(curve.log_gradient, want)
+    status = clip_status(4.0, -1.0, epsilon=0.2)
+    assert (status.gradient, status.log_gradient) == pytest.approx((-1.0, -4.0))  # 4x the push at r = 4
+    assert clip_status(4.0, -1.0, epsilon=0.2, delta=3.0).log_gradient == 0.0  # what the dual clip caps

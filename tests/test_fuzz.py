@@ -11,6 +11,9 @@ this file. After every run of a page:
 - numeric widgets hold finite values inside their own range, and a page that draws charts still does;
 - a malformed value for one of the page's own URL keys is answered with a notice (st.warning/st.error).
 
+Uploads (pages with an ``st.file_uploader``): fixed hostile files (HTML, binary, pickle, deep JSON, NaN,
+huge numbers, markup in names) and random JSON lines / CSV bodies pass the same checks.
+
 Cases: ``FUZZ_EXAMPLES`` (env) sets the examples per page and test (default small, for CI); the total
 run is printed at the end of the session and written to ``artifacts/fuzz_cases.json``.
 """
@@ -368,6 +371,63 @@ def test_random_table_edits(page, data):
     CASES["editor examples"] += 1
     _edit(at, key, edited=edited, added=added, deleted=deleted)
     check_page(at, page, f"editor edit {edited=} {added=} {deleted=}")
+
+
+# -------------------------------------------------------------------------------------------------
+# (d) file uploads: hostile files through every st.file_uploader
+
+
+def _upload_pages() -> list[pc.PageInfo]:
+    return [p for p in PAGES if "file_uploader" in p.source]
+
+
+HOSTILE_FILES = {
+    "html": f"<html><script>alert('{MARK}')</script><img src=x onerror=alert('{MARK}')></html>".encode(),
+    "binary": bytes(range(256)) * 4,
+    "pickle": b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94.",
+    "empty": b"",
+    "deep json": b"[" * 100_000,
+    "nan json": b'{"step": 1, "loss": NaN, "reward": Infinity}\n{"step": 2, "loss": -Infinity, "reward": 1e999}',
+    "huge numbers": b'{"step": 1e300, "loss": 1e308}\n{"step": 1, "reward": ' + b"9" * 5000 + b"}",
+    "markup names": (f'{{"step": 1, "<script>{MARK}</script>": 1, "[{MARK}](javascript:1)": 2}}\n'
+                     f'{{"step": 2, "<script>{MARK}</script>": 3, "[{MARK}](javascript:1)": 4}}').encode(),
+    "csv markup": f"step,<b>{MARK}</b>,reward\n1,<img src=x onerror=1>,0.5\n1,2,nan\n".encode(),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_FILES))
+@pytest.mark.parametrize("page", _upload_pages(), ids=lambda p: p.url_path)
+def test_hostile_upload_is_answered_never_run_or_rendered(page, case):
+    at = pc.open_page(page)
+    (widget, *_) = pc.uploaders(at)
+    CASES["upload fixed examples"] += 1
+    pc.upload(at, widget, f"<img src=x onerror=alert('{MARK}')>.json", HOSTILE_FILES[case])
+    check_page(at, page, f"uploading a {case} file")
+
+
+@pytest.mark.parametrize("page", _upload_pages(), ids=lambda p: p.url_path)
+@settings(FUZZ, max_examples=EDITOR_EXAMPLES)
+@given(data=st.data())
+def test_random_uploads(page, data):
+    at = pc.open_page(page)
+    (widget, *_) = pc.uploaders(at)
+    value = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), hostile_value(),
+                      st.integers(-(10**30), 10**30).map(str))
+    # metric names are the reader's text too (shown as typed): one spelled "inf" is no computed infinity
+    name = hostile_value().map(lambda t: pc._NONFINITE_ANY.sub("x", t))
+    entry = st.dictionaries(st.one_of(st.sampled_from(["step", "loss", "reward", "kl", "entropy"]), name),
+                            value, max_size=6)
+    lines = data.draw(st.lists(entry, max_size=8), label="entries")
+    body = "\n".join("{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in e.items()) + "}" for e in lines)
+    if data.draw(st.booleans(), label="as csv"):
+        keys = sorted({k for e in lines for k in e})
+        body = "\n".join([",".join(keys)] + [",".join(str(e.get(k, "")) for k in keys) for e in lines])
+    CASES["upload examples"] += 1
+    # The browser offers only the uploader's file types, so the hostile name keeps an allowed extension. A file
+    # name is the reader's own text, shown as typed: one spelled "nan" is not a NaN the page computed.
+    name = pc._NONFINITE_ANY.sub("x", data.draw(hostile_value(), label="file name")[:200]) + ".json"
+    pc.upload(at, widget, name, body.encode("utf-8", "replace"))
+    check_page(at, page, f"uploading {body[:200]!r}")
 
 
 # -------------------------------------------------------------------------------------------------

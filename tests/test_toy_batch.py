@@ -203,10 +203,26 @@ def test_evaluate_is_grpo_loss_and_its_gradient(name):
     torch.testing.assert_close(result.advantages, expected.advantages.reshape(-1))
     torch.testing.assert_close(result.push, -terms.grad * batch.mask)
     torch.testing.assert_close(result.weight, terms.grad.abs().sum(dim=-1))
+    torch.testing.assert_close(result.terms.grad, terms.grad)  # what the token inspector shows
     # autograd agrees with the gradient the page shows
     logp = batch.logp_new.clone().requires_grad_(True)
     grpo_loss(logp, *args[1:], **A[name].settings).loss.backward()
     torch.testing.assert_close(-logp.grad * batch.mask, result.push)
+
+
+def test_token_labels_name_the_real_tokens_and_leave_padding_blank():
+    batch = tb.build(tb._table((1, 3), (0, 5)))
+    assert batch.token_labels(0) == ["t1", "t2", "t3", "", ""]
+    assert batch.token_labels(1) == ["t1", "t2", "t3", "t4", "t5"]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("grpo", {"epsilon": 0.2, "epsilon_high": 0.2, "beta": 0.04}),
+    ("dapo", {"epsilon": 0.2, "epsilon_high": 0.28, "beta": 0.0}),
+    ("cispo_trl", {"epsilon": 0.2, "epsilon_high": 5.0, "beta": 0.0}),
+])
+def test_explain_settings_are_the_clip_widths_and_beta_the_loss_uses(name, expected):
+    assert tb.explain_settings(A[name]) == expected
 
 
 def test_the_clip_cuts_the_rare_token_and_cispo_keeps_it():

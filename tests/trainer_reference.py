@@ -262,8 +262,7 @@ def trl_loss(
 
     kl = None
     if beta != 0.0:
-        d = ref - logp
-        kl = torch.exp(d) - d - 1
+        kl = torch.exp(ref - logp) - (ref - logp) - 1
         if use_bias_correction_kl:
             kl = kl * r
 

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import charts
+import token_inspector as ti
 import urlstate
 from grpo_core import toy_batch as tb
 from grpo_core.family import ALGORITHMS
@@ -17,6 +18,7 @@ from grpo_core.family import ALGORITHMS
 NAMES = list(ALGORITHMS.names())
 DEFAULT_PICK = ["grpo", "dapo", "cispo_trl"]
 EDITOR, BASE, GOOD, BASE_PRESET = "alg_editor", "alg_base", "alg_good", "alg_base_preset"
+INSPECT = "alg_ti_"  # the token inspector's URL parameters: alg_ti_algo, alg_ti_colour
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 _ARXIV = re.compile(r"\d{4}\.\d{4,5}")
 
@@ -25,6 +27,8 @@ checked = urlstate.validate_params({
     "alg_preset": urlstate.one_of(*tb.PRESETS),
     "alg_move": urlstate.float_in(*tb.MOVE_RANGE),
     "alg_batch": tb.decode,
+    f"{INSPECT}algo": urlstate.one_of(*NAMES),
+    **ti.url_spec(INSPECT, groups=False, updates=False, entropy=False),
 }, max_len={"alg_batch": tb.MAX_ENCODED})
 
 
@@ -53,13 +57,13 @@ def sweep_view(names: tuple[str, ...]):
 
 @st.cache_resource(max_entries=128, show_spinner=False)
 def batch_view(names: tuple[str, ...], table: tuple, preset: str, move: float):
-    """Each algorithm's :class:`~grpo_core.toy_batch.BatchResult` on the batch, and the push heatmaps."""
+    """The batch, each algorithm's :class:`~grpo_core.toy_batch.BatchResult` on it, and the push heatmaps."""
     batch = tb.build(table, move=move, rare=tb.PRESETS[preset].rare)
     results = {n: tb.evaluate(ALGORITHMS[n], batch) for n in names}
     padding = batch.mask.numpy() == 0
     panels = [(ALGORITHMS[n].title, np.where(padding, np.nan, results[n].push.numpy())) for n in names]
     labels = [f"#{i + 1} · reward {c.reward:g}" for i, c in enumerate(table)]
-    return results, charts.push_heatmaps(panels, labels, key="alg-pushes")
+    return batch, results, charts.push_heatmaps(panels, labels, key="alg-pushes")
 
 
 def formula(latex: str) -> None:
@@ -177,7 +181,7 @@ with left:
                f"{tb.MAX_COMPLETIONS} of them.")
     urlstate.set_param("alg_batch", None if table == preset.completions else tb.encode(table))
 
-results, push_figure = batch_view(names, table, preset_title, move)
+batch, results, push_figure = batch_view(names, table, preset_title, move)
 with right:
     for column, algo in zip(st.columns(len(algos)), algos):
         column.metric(f"loss · {algo.name}", f"{results[algo.name].loss:.4g}",
@@ -199,6 +203,14 @@ st.markdown("**Each completion's total weight in the gradient**: Σ over its tok
 st.dataframe(pd.DataFrame(frame), hide_index=True, width="stretch", column_config={
     k: st.column_config.NumberColumn(k, format="%.4f") for k in frame if k.startswith(("A ·", "Σ"))})
 
+st.subheader("Token by token", anchor=False)
+which, colour = st.columns(2)
+inspected = which.selectbox(
+    "Algorithm to inspect", names, key=f"{INSPECT}algo", bind="query-params",
+    help="Which of the picked algorithms the token inspector below shows the batch under.") or names[0]
+ti.draw(ti.ToySource(batch, ALGORITHMS[inspected], results[inspected].terms), key="alg_inspector", prefix=INSPECT,
+        controls=[colour])
+
 st.header("Use these settings", divider="gray", anchor=False)
 for tab, algo in zip(st.tabs([md(a.title) for a in algos]), algos):
     with tab:
@@ -217,8 +229,9 @@ with st.expander("Think about it"):
     st.markdown(
         "1. Load **one long wrong answer** with grpo and dapo. Which completion's Σ|∂L/∂log π| changes most "
         "between them, and why does token-mean push its tokens down harder?\n"
-        "2. Load **a rare token that became likely**. Find the token in the heatmaps: which algorithm still "
-        "pushes it, and which leaves it at 0? Which one would you trust with a token that jumped that far?\n"
+        "2. Load **a rare token that became likely**. Find the token in the heatmaps (or hover it in the token "
+        "inspector): which algorithm still pushes it, and which leaves it at 0? Which one would you trust with a "
+        "token that jumped that far?\n"
         "3. Compare gspo and luspo: they differ in one part only. Which, and what does that do to a long answer?\n"
         "4. Set the slider to 0: every ratio is 1 (but a preset's rare token). Which 0 cells of the heatmaps "
         "disappear, and why?\n"

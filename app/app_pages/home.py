@@ -23,10 +23,10 @@ st.markdown(
 from worked examples. For every prompt the model writes a whole *group* of answers, and a reward function
 (a checker of the final answer, or a reward model) scores each one. Each answer is then judged only
 against its own group: better than the group's average means "do more of this", worse means "do less",
-so no separate critic network has to learn what a good score would have been. The update that follows is
-kept small on purpose: the probability ratio between the new and the old model is clipped, and a KL
-penalty keeps the model near a frozen reference. Repeat this over many prompts and the answers that tend
-to be right become the answers the model tends to give.
+so no separate critic network has to learn what a good score would have been. Each update can be kept
+small by clipping the probability ratio between the new model and the one that sampled the answers, and a
+KL penalty can anchor the model to a frozen reference over the whole run. Repeat this over many prompts and
+the answers that tend to be right become the answers the model tends to give.
 """
 )
 
@@ -44,7 +44,8 @@ TERMS = [
     (
         r"\hat A_i = \frac{r_i - \operatorname{mean}(r_1,\dots,r_G)}{\operatorname{std}(r_1,\dots,r_G)}",
         "**Group-relative advantage**: how much better answer *i* scored than the other answers to the same "
-        "prompt. Equal rewards mean no signal at all.",
+        "prompt. Equal rewards give no policy-gradient signal (with β > 0 the KL term still pulls on that "
+        "group).",
         "app_pages/reward_groups.py", "Play with reward groups", ":material/bar_chart:",
     ),
     (
@@ -52,12 +53,16 @@ TERMS = [
         r"{\pi_{\theta_{\mathrm{old}}}(o_{i,t}\mid q, o_{i,<t})}\\"
         r"\operatorname{clip}(r_{i,t},\,1-\varepsilon,\,1+\varepsilon)\end{gathered}",
         "**Probability ratio and clipping**: how much more (or less) likely the updated model makes each "
-        "token; outside the trust region the objective goes flat and stops pushing.",
+        "token than the model that sampled it. Past the edge the advantage pushes toward (above 1+ε for "
+        "A > 0, below 1−ε for A < 0) the objective goes flat and stops pushing. This limits one update, and "
+        "only when r ≠ 1: a batch reused for several updates (μ > 1), or sampled by another policy.",
         "app_pages/ratio_clipping.py", "Drag the ratio through the clip", ":material/content_cut:",
     ),
     (
         r"\beta\,\mathbb{D}_{\mathrm{KL}}\big[\pi_\theta \,\|\, \pi_{\mathrm{ref}}\big]",
-        "**KL penalty**: a leash to the reference model, of strength β, estimated from samples (k1, k2, k3).",
+        "**KL penalty**: an anchor to the frozen reference model (the model before RL) over the whole run, of "
+        "strength β, estimated from samples (k1, k2, k3). In the loss it acts through the estimator's "
+        "gradient, and k1's is zero on average.",
         "app_pages/kl_beta.py", "Tune β and compare KL estimators", ":material/straighten:",
     ),
     (
@@ -75,6 +80,16 @@ for formula, words, page, label, icon in TERMS:
         st.markdown(words)
         st.page_link(page, label=label, icon=icon)
 
+st.subheader("Whose defaults?")
+st.markdown(
+    "This app's defaults are **DeepSeekMath's** GRPO: β = 0.04 with the k3 estimator in the loss, "
+    "`loss_type` \"grpo\" (each answer's tokens averaged, then the answers), advantages divided by each "
+    "group's std. **TRL 1.16's** `GRPOTrainer` defaults differ: `loss_type=\"dapo\"` (one mean over all "
+    "the batch's tokens), `beta=0.0` (no KL term, no reference model loaded), `scale_rewards=\"group\"` "
+    "with the std taken with Bessel's correction (÷ (G − 1)) and 1e-4 added before dividing, and "
+    "`num_iterations=1`, so that the clip does not act either."
+)
+
 st.divider()
 st.markdown(
     "Every control is written into the page's address, so **copy the URL to share the exact view** with a "
@@ -85,7 +100,8 @@ with st.expander("Think about it"):
     st.markdown(
         """
 1. Which term of the loss replaces PPO's value network (the critic), and what does it compare each answer with?
-2. Two terms keep one update from moving the model too far. Which are they, and what does each one measure?
+2. One term limits how far a single update moves the model, another anchors it over the whole run. Which is
+   which, and what does each compare the model with (π_old or π_ref)?
 3. If every answer to a prompt gets the same reward, which factor of the loss becomes 0 for that prompt?
 4. Where in the formula would a longer answer count more, or less, than a short one?
 """

@@ -13,7 +13,9 @@ from grpo_core.curves import (
     MAX_SAMPLES,
     MAX_TRIALS,
     categorical_estimator_lab,
+    categorical_gradient_lab,
     gaussian_estimator_lab,
+    gaussian_gradient_lab,
     total_reward,
 )
 
@@ -35,6 +37,17 @@ KL_DASHES = ("solid", "dash", "dot")
 BETA_GRID = torch.linspace(0.0, 1.0, 101)
 ESTIMATOR_FORMULAS = {"k1": "d", "k2": "d²/2", "k3": "e^(−d) + d − 1"}
 ESTIMATOR_COLORS = {"k1": charts.OKABE_ITO["vermilion"], "k2": charts.OKABE_ITO["sky"], "k3": charts.OKABE_ITO["blue"]}
+#: The KL terms of the gradient lab: (name on the page, gradient per token, what its mean is).
+GRADIENT_ROWS = {
+    "k1": ("k1 = d in the loss", "∇log π", "0: no pull toward π_ref"),
+    "k2": ("k2 = d²/2 in the loss", "d·∇log π", "∇KL(π‖π_ref), reverse KL"),
+    "k3": ("k3 = e^(−d) + d − 1 in the loss", "(1 − π_ref/π)·∇log π", "∇KL(π_ref‖π), forward KL"),
+    "k1_reward": ("k1 = d in the reward", "d·∇log π", "∇KL(π‖π_ref), unbiased"),
+    "k3_reward": ("k3 in the reward", "k3·∇log π", "∇KL(π‖π_ref) − ∇KL(π_ref‖π)"),
+}
+REVERSE_KL = "∇KL(π‖π_ref) (exact)"
+FORWARD_KL = "∇KL(π_ref‖π) (exact)"
+DIFFERENCE_KL = "∇KL(π‖π_ref) − ∇KL(π_ref‖π) (exact)"
 
 _spec = {
     "kl_reward": urlstate.float_in(*REWARD_RANGE),
@@ -66,6 +79,18 @@ def _token_lab(logits, logits_ref, num_samples, num_trials, seed):
                                      num_trials=num_trials, seed=seed)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _gaussian_gradients(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed):
+    return gaussian_gradient_lab(mu, sigma, mu_ref, sigma_ref, num_samples=num_samples, num_trials=num_trials,
+                                 seed=seed)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _token_gradients(logits, logits_ref, num_samples, num_trials, seed):
+    return categorical_gradient_lab(list(logits), list(logits_ref), num_samples=num_samples, num_trials=num_trials,
+                                    seed=seed)
+
+
 st.title("KL and β")
 st.markdown(
     "GRPO keeps the policy π close to a frozen **reference** π_ref (the model before RL) with a KL "
@@ -92,8 +117,8 @@ with controls:
     ]
     beta = st.slider(
         "β (KL weight)", *BETA_RANGE, value=0.1, step=0.01, key="kl_beta", bind="query-params",
-        help="Weight of the KL penalty. DeepSeekMath used 0.04; many recent recipes (DAPO, Dr. GRPO, TRL's "
-        "default) use 0, relying on clipping alone. Also used by the loss-vs-reward demo below.",
+        help="Weight of the KL penalty. DeepSeekMath used 0.04 (the Live training page's default); DAPO and "
+        "TRL's default use 0: no KL term at all. Also used by the loss-vs-reward demo below.",
     )
 
 at_beta = total_reward(r_outcome, torch.tensor([beta]), torch.tensor(kls))[:, 0]
@@ -252,11 +277,16 @@ def _spread_figure(lab: str, shape: tuple, sizes: tuple[int, int, int]) -> go.Fi
     layout = dict(
         showlegend=False,
         yaxis=dict(title_text=f"estimate from N = {result.num_samples} samples", zeroline=True,
-                   zerolinecolor=charts.OKABE_ITO["black"]),
+                   zerolinecolor=charts.NEUTRAL),
+        # The exact KL: a solid black line across the whole chart, labelled. Each box's own mean is Plotly's
+        # dashed line inside the box, its median the solid one: the three differ in extent, dash and label.
         shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=result.exact, y1=result.exact,
-                     line=dict(color=charts.OKABE_ITO["black"], width=3, dash="dash"))],
+                     line=dict(color=charts.OKABE_ITO["black"], width=2))],
+        annotations=[dict(x=1, xref="x domain", y=result.exact, text="exact KL", showarrow=False, xanchor="left",
+                          font=dict(size=charts.FONT_SIZE - 2))],  # in the right margin, clear of the boxes
+        margin=dict(l=60, r=90, t=60, b=50),
     )
-    title = f"{result.num_trials} estimates each; dashed line: exact KL = {result.exact:.4f}"
+    title = f"{result.num_trials} estimates each; black line: exact KL = {result.exact:.4f}"
     return go.Figure(data=traces, layout=charts.house_layout(title=title, height=440, key="kl-spread", **layout))
 
 
@@ -264,16 +294,18 @@ with lab_charts:
     st.plotly_chart(_distribution_figure(lab, shape), key="kl_dist_chart", theme=None, config={"displaylogo": False})
     st.plotly_chart(_spread_figure(lab, shape, sizes), key="kl_spread_chart", theme=None, config={"displaylogo": False})
     st.markdown(
-        f"Each dot is one estimate of the KL from N = {result.num_samples} samples; the box shows where "
-        f"the middle half of the {result.num_trials} trials fall, and the dashed line is the exact KL. "
-        "An estimator is **unbiased** if its boxes centre on the dashed line (its mean, the dashed line "
-        "inside the box, sits on it), and **low-variance** if its box is short."
+        f"Each dot is one estimate of the KL from N = {result.num_samples} samples. A box spans the middle "
+        f"half of the {result.num_trials} trials: the solid line across it is their **median**, the dashed "
+        "one their **mean**. The black line labelled *exact KL* runs across the whole chart. An estimator is "
+        "**unbiased** if its *mean* sits on the exact KL, within a few standard errors (table below); the "
+        "median can sit elsewhere when the estimates are skewed. It is **low-variance** if its box is short."
     )
 
 table = pd.DataFrame({
     "estimator": [f"{name} = {ESTIMATOR_FORMULAS[name]}" for name in result.estimators],
     "mean estimate": result.mean.numpy(),
     "bias": result.bias.numpy(),
+    "± standard error": result.standard_error.numpy(),
     "spread (std over trials)": result.spread.numpy(),
     "std of one sample": result.sample_std.numpy(),
     "single samples < 0": result.frac_negative_samples.numpy(),
@@ -286,6 +318,9 @@ table_col.dataframe(
     column_config={
         "mean estimate": st.column_config.NumberColumn(format="%.4f", help="Average over the trials."),
         "bias": st.column_config.NumberColumn(format="%+.4f", help="Mean estimate minus the exact KL."),
+        "± standard error": st.column_config.NumberColumn(
+            format="%.4f", help="Standard error of the mean estimate: the std of one sample over √(N × trials). "
+            "A bias within 2 to 3 standard errors of 0 is noise. Meaningless where the variance is infinite."),
         "spread (std over trials)": st.column_config.NumberColumn(
             format="%.4f", help="How much one N-sample estimate varies: the noise a training step sees."),
         "std of one sample": st.column_config.NumberColumn(format="%.4f"),
@@ -293,18 +328,110 @@ table_col.dataframe(
             format="percent", help="Share of single-token estimates below zero. A KL is never negative."),
     },
 )
+if lab == "Gaussians" and result.infinite_variance[2]:
+    k3_se = result.standard_error[2].item()
+    k3_gap = f", {abs(result.bias[2].item()) / k3_se:.1f} “standard errors” from 0," if k3_se > 0 else ""
+    st.warning(
+        f"**k3's variance is infinite here**: σ_π² = {sigma**2:.4g} ≤ σ_ref²/2 = {sigma_ref**2 / 2:.4g}. With "
+        "r = π_ref/π, k3 = r − 1 − log r, and E_π[r²] = ∫ π_ref²/π dx diverges: where the reference's tails "
+        "are wider than the policy's, rare samples give huge r. k3 is still unbiased, but its sample mean "
+        "converges slowly, and a standard error computed from the samples cannot be trusted: the bias "
+        f"column shows {result.bias[2].item():+.4f}{k3_gap} for an estimator whose bias is exactly 0.",
+        icon=":material/all_inclusive:",
+    )
 st.markdown(
-    "**Why k3 is the default.** k1 is unbiased but noisy, and a single token's k1 is negative whenever "
-    "the reference likes that token more than the policy does, so a penalty built on it can *reward* "
-    "drifting. k2 is never negative and quiet, but biased: it is only a second-order approximation, and "
-    "the bias grows as the two distributions move apart. k3 adds e^(−d) − 1, whose average is exactly 0, "
-    "to k1: the mean stays exact (unbiased), every sample is ≥ 0, and when π and π_ref are close the "
-    "noise of k1 largely cancels. It is not magic: when the policy is much narrower than the reference, "
-    "e^(−d) = π_ref/π explodes in the policy's tails and k3 becomes the noisy one."
+    "**Judging the value.** As a number (what a trainer logs as its KL), k1 is unbiased but noisy, and a "
+    "single token's k1 is negative wherever the reference likes that token more than the policy does. k2 "
+    "is never negative, but biased: it is a second-order approximation, and the bias grows as the two "
+    "distributions move apart. k3 adds e^(−d) − 1, whose average under π is exactly 0, to k1: the mean "
+    "stays exact (unbiased) and every sample is ≥ 0. It is quieter than k1 **only while π ≈ π_ref**: with "
+    "the Gaussians' means 2.5 apart (N = 10, seed 0) k3's spread is 1.23 against k1's 0.75, and when the "
+    "policy is much narrower than the reference (σ_π² ≤ σ_ref²/2) e^(−d) = π_ref/π explodes in the "
+    "reference's tails and k3's variance is infinite. But a penalty in the loss does not act through its "
+    "value at all: it acts through its gradient."
 )
 
 # ----------------------------------------------------------------------------------------------------
-st.header("3. Where the KL goes: in the loss or in the reward")
+st.header("3. In the loss, the gradient is what acts")
+st.markdown(
+    "A penalty β·k in the loss changes the policy only through its gradient. The sampled token x is not "
+    "differentiated (it was drawn), so each token adds β·k′(d)·∇log π(x), with k′ = dk/d log π:\n\n"
+    "- **k1 = d**: k′ = 1, gradient ∇log π, and E_π[∇log π] = Σ_x ∇π(x) = ∇1 = 0. On average **no pull "
+    "toward π_ref at all**, only noise; its negative values are beside the point.\n"
+    "- **k2 = d²/2**: k′ = d, gradient d·∇log π, whose mean is ∇KL(π‖π_ref), the gradient of the reverse "
+    "KL the penalty is meant to be, although k2's *value* is biased.\n"
+    "- **k3 = e^(−d) + d − 1** (DeepSeekMath, TRL): k′ = 1 − π_ref/π, whose mean gradient is "
+    "0 − E_π_ref[∇log π] = ∇KL(π_ref‖π): the gradient of the **forward** KL, another divergence (the two "
+    "agree to second order while π ≈ π_ref).\n\n"
+    "In the **reward** instead (detached, subtracted before the advantages: InstructGPT, verl's "
+    "`use_kl_in_reward`), a cost β·k enters the policy gradient as β·k·∇log π:\n\n"
+    "- **k1 in the reward**: d·∇log π, whose mean is ∇KL(π‖π_ref): the unbiased (REINFORCE) estimate of "
+    "the KL's gradient; for a one-token completion it is token by token the same as k2 in the loss.\n"
+    "- **k3 in the reward**: a detached cost k has mean gradient ∇E_π[k] − E_π[∇k]; k3's value is "
+    "unbiased but its own gradient is not zero-mean, so this is ∇KL(π‖π_ref) − ∇KL(π_ref‖π), nearly 0 "
+    "while π ≈ π_ref.\n\n"
+    "The chart measures all five on the samples drawn above, with the parameters of the policy: "
+    + ("its mean μ and log σ." if lab == "Gaussians" else "its five logits.")
+)
+
+
+def _run_gradients(lab: str, shape: tuple, sizes: tuple[int, int, int]):
+    return _token_gradients(*shape, *sizes) if lab == "Tokens" else _gaussian_gradients(*shape, *sizes)
+
+
+gradients = _run_gradients(lab, shape, sizes)
+PARAMETER_LABELS = {"Gaussians": ("μ", "log σ"), "Tokens": tuple(f"logit “{tok}”" for tok in TOKENS)}
+
+
+@st.cache_resource(**FIGURE_CACHE)
+def _gradient_figure(lab: str, shape: tuple, sizes: tuple[int, int, int]) -> go.Figure:
+    g = _run_gradients(lab, shape, sizes)
+    terms = [(term, GRADIENT_ROWS[term][0], g.mean[i].numpy(), 2 * g.standard_error[i].numpy())
+             for i, term in enumerate(g.terms)]
+    # Each exact value sits on the bars that should reach it; k1-in-the-loss's target is the zero line.
+    targets = [(REVERSE_KL, g.reverse_kl_grad.numpy(), ("k2", "k1_reward")),
+               (FORWARD_KL, g.forward_kl_grad.numpy(), ("k3",)),
+               (DIFFERENCE_KL, (g.reverse_kl_grad - g.forward_kl_grad).numpy(), ("k3_reward",))]
+    title = f"Mean gradient over {g.num_samples * g.num_trials:,} sampled tokens, ± 2 standard errors"
+    return charts.kl_gradient_bars(PARAMETER_LABELS[lab], terms, targets, title=title, height=500,
+                                   key=f"kl-gradients-{lab}")
+
+
+st.plotly_chart(_gradient_figure(lab, shape, sizes), key="kl_gradient_chart", theme=None,
+                config={"displaylogo": False})
+distance = gradients.distance_in_standard_errors()
+st.dataframe(
+    pd.DataFrame({
+        "KL term": [GRADIENT_ROWS[t][0] for t in gradients.terms],
+        "gradient per token": [GRADIENT_ROWS[t][1] for t in gradients.terms],
+        "its mean is": [GRADIENT_ROWS[t][2] for t in gradients.terms],
+        "measured − expected, in standard errors": [
+            "variance infinite" if inf else "> 1000" if not z < 1000 else f"{z:.1f}"
+            for z, inf in zip(distance.tolist(), gradients.infinite_variance)],
+        "std of one token's gradient": gradients.sample_std.max(dim=-1).values.numpy(),
+    }),
+    hide_index=True, key="kl_gradient_table",
+    column_config={
+        "measured − expected, in standard errors": st.column_config.TextColumn(
+            help="The largest |measured mean − exact mean| over the parameters, divided by its standard error. "
+            "Below about 3 the measurement agrees with the formula."),
+        "std of one token's gradient": st.column_config.NumberColumn(
+            format="%.4f", help="The largest, over the parameters, std of a single token's gradient: the noise "
+            "this term adds to one update, whatever its mean."),
+    },
+)
+st.caption(
+    f"k1 in the loss: mean gradient {gradients.mean[0].abs().max().item():.4f} at most (exact: 0), while a "
+    f"single token's gradient has std up to {gradients.sample_std[0].max().item():.4f}: noise with no pull."
+)
+if any(gradients.infinite_variance):
+    st.warning(
+        "k3's gradient has infinite variance here too (σ_π² ≤ σ_ref²/2): its bars can sit far from the exact "
+        "values, and their whiskers mean nothing.", icon=":material/all_inclusive:",
+    )
+
+# ----------------------------------------------------------------------------------------------------
+st.header("4. Where the KL goes: in the loss or in the reward")
 # The seed notebook's TODO 1 example, except that the first completion has drifted far from the reference
 # (its reference log-prob is -2.5, not -1.2): with the notebook's even drifts, a 1, 0, 1, 0 group
 # normalises to the same +-0.87 advantages whatever beta is, and the comparison would show nothing.
@@ -325,13 +452,14 @@ with words:
     st.markdown(
         "`grpo_loss(..., kl_in=...)` offers both placements.\n\n"
         "- **`kl_in=\"loss\"`** (DeepSeekMath, TRL): β·KL is *added to every token's loss*. The advantages "
-        "stay pure reward signal; separately, the KL term's own gradient pulls each token's log-probability "
-        "back toward the reference, whatever its reward.\n"
+        "stay pure reward signal; separately, the KL term's own gradient acts on each token whatever its "
+        "reward: on average it pulls toward the reference with k2 or k3, not at all with k1 (section 3).\n"
         "- **`kl_in=\"reward\"`** (InstructGPT-style, the seed notebook): β·KL, summed over the completion "
         "and detached, is *subtracted from the reward* before the group advantages are computed. There is "
         "no separate KL gradient: a completion that drifted more simply looks worse than its group-mates. "
         "Because advantages are relative to the group, a drift that every completion shares cancels out; "
-        "only differences in drift inside a group count.\n\n"
+        "only differences in drift inside a group count. (With k1 this gives the unbiased gradient of "
+        "KL(π‖π_ref); with the k3 of this table it does not, see section 3.)\n\n"
         "The table takes the seed notebook's four one-token completions (rewards 1, 0, 1, 0), with the "
         f"first one drifted far from the reference, at β = {beta:g} from the slider above (KL by k3). With the "
         "KL in the loss the advantages do not move with β; with the KL in the reward the drifted correct "
@@ -364,12 +492,15 @@ with st.expander("Think about it"):
     st.markdown(
         "1. With R = 1 and KL = 10, at which β does the total reward reach 0? What does that tell you about "
         "choosing β when the KL of a long completion (summed over its tokens) can be large?\n"
-        "2. Set N = 1. Which estimator gives negative single-sample estimates, and how often? Why is a "
-        "negative KL estimate a problem for a penalty?\n"
+        "2. Set N = 1. Which estimator gives negative single-sample estimates, and how often? Its mean is "
+        "still unbiased: why is that enough for a logged KL, and why does the sign not matter for k1 in the "
+        "loss? (Look at its gradient in section 3.)\n"
         "3. Move N from 10 to 1000. By how much does each estimator's spread shrink? (Compare with √100 = 10.)\n"
         "4. Move π's mean to 0.1 (π and π_ref nearly equal). Which estimator has the smallest spread now? "
-        "Then move it to 2.5: what happens to k2's bias?\n"
-        "5. Set π std = 0.4 and π_ref std = 2. Now k3's spread is larger than k1's. Why? (Hint: e^(−d) = "
-        "π_ref/π.)\n"
-        "6. In section 3, move β from 0 to 1. Which column of advantages changes, and why does the other not?"
+        "Then move it to 2.5: what happens to k2's bias, and which of k1 and k3 is noisier now?\n"
+        "5. Set π std = 0.4, π_ref std = 2 and N = 1000. How many standard errors from 0 is k3's bias, and "
+        "why is that no evidence against an unbiased estimator? (Hint: e^(−d) = π_ref/π.)\n"
+        "6. In section 3, switch to Tokens. Which bars sit on the diamonds (reverse KL), which on the "
+        "crosses (forward KL), and where are k1's?\n"
+        "7. In section 4, move β from 0 to 1. Which column of advantages changes, and why does the other not?"
     )

@@ -31,8 +31,10 @@ st.title("Ratio and clipping")
 st.markdown(
     "After a few gradient steps the policy has changed, so each sampled completion is now more or less "
     "likely than when it was sampled. The **ratio** r = π_new / π_old measures that change. GRPO (like "
-    "PPO) follows r·A only while r stays inside a **trust region** around 1; past its edge the objective "
-    "goes flat, its gradient is zero, and that completion stops pushing the policy further."
+    "PPO) follows r·A inside a **trust region** [1−ε, 1+ε] around 1. Past the edge the advantage pushes "
+    "toward (r > 1+ε for A > 0, r < 1−ε for A < 0) the objective goes flat, its gradient is zero, and that "
+    "completion stops pushing the policy further. Past the other edge nothing is clipped: the `min` keeps "
+    "the unclipped r·A, so a completion that moved the wrong way is pulled back at full strength."
 )
 st.latex(
     r"J(r) = \min\bigl(\min(r,\,\delta)\,A,\ \operatorname{clip}(r,\,1-\varepsilon,\,1+\varepsilon_{high})\,A\bigr)"
@@ -100,6 +102,12 @@ curves = {sign: surrogate_curve(ratios, sign * magnitude, epsilon=epsilon, epsil
 point = clip_status(ratio, advantage, epsilon=epsilon, epsilon_high=epsilon_high, delta=delta)
 
 
+#: The second line of the gradient panels: what backpropagation hands the policy's log-probability.
+LOG_GRADIENT_NAME = "r·dJ/dr = ∂J/∂log π (what backprop sees)"
+# Both gradient panels share one scale, wide enough for r·dJ/dr, which grows with r where J follows r·A.
+gradient_reach = max(magnitude, *(curves[s].log_gradient.abs().max().item() for s in (1, -1)))
+
+
 def _figure() -> go.Figure:
     # Built as one list of traces and one layout dict: adding shapes one by one to a go.Figure re-validates
     # the whole layout each time, and make_subplots and the named template cost ~18 and ~15 ms (measured).
@@ -137,6 +145,11 @@ def _figure() -> go.Figure:
             showlegend=first, line=dict(color=charts.OKABE_ITO["blue"], width=3),
             hovertemplate="r = %{x:.2f}<br>dJ/dr = %{y:.3f}<extra></extra>",
         ))
+        traces.append(go.Scatter(
+            x=x, y=curve.log_gradient.numpy(), xaxis=xg, yaxis=yg, name=LOG_GRADIENT_NAME,
+            legendgroup="log_gradient", showlegend=first, line=charts.SECOND_LINE,
+            hovertemplate="r = %{x:.2f}<br>∂J/∂log π = r·dJ/dr = %{y:.3f}<extra></extra>",
+        ))
         if col == point_col:
             traces.append(go.Scatter(
                 x=[ratio], y=[point.objective], xaxis=xo, yaxis=yo, mode="markers", name="your point",
@@ -144,13 +157,14 @@ def _figure() -> go.Figure:
                 hovertemplate="r = %{x:.2f}<br>J = %{y:.3f}<extra>your point</extra>",
             ))
             traces.append(go.Scatter(
-                x=[ratio], y=[point.gradient], xaxis=xg, yaxis=yg, mode="markers", name="your point",
-                legendgroup="point", showlegend=False, marker=marker,
-                hovertemplate="r = %{x:.2f}<br>dJ/dr = %{y:.3f}<extra>your point</extra>",
+                x=[ratio, ratio], y=[point.gradient, point.log_gradient], xaxis=xg, yaxis=yg, mode="markers",
+                name="your point", legendgroup="point", showlegend=False, marker=marker,
+                customdata=["dJ/dr", "r·dJ/dr"],
+                hovertemplate="r = %{x:.2f}<br>%{customdata} = %{y:.3f}<extra>your point</extra>",
             ))
         axes[f"xaxis{xo[1:]}"] = dict(range=[0, x_max])
         axes[f"xaxis{xg[1:]}"] = dict(range=[0, x_max], title_text="ratio r = π_new / π_old")
-        axes[f"yaxis{yg[1:]}"] = dict(range=[-1.15 * magnitude, 1.15 * magnitude], zeroline=True,
+        axes[f"yaxis{yg[1:]}"] = dict(range=[-1.15 * gradient_reach, 1.15 * gradient_reach], zeroline=True,
                                       zerolinecolor=charts.OKABE_ITO["black"], zerolinewidth=2)
     annotations = layout["annotations"]
     xo, yo = grid[(1, 1)]
@@ -164,7 +178,7 @@ def _figure() -> go.Figure:
         layout[name] = {**layout.get(name, {}), **extra}
     layout["shapes"] = shapes
     layout["yaxis"]["title"] = dict(text="objective J")
-    layout["yaxis3"]["title"] = dict(text="gradient dJ/dr")
+    layout["yaxis3"]["title"] = dict(text="gradient")
     # The legend goes below the panels: above them it would collide with the panel titles.
     layout["legend"] = dict(orientation="h", yanchor="top", y=-0.14, xanchor="center", x=0.5)
     layout["margin"] = dict(l=60, r=20, t=40, b=40)
@@ -173,13 +187,16 @@ def _figure() -> go.Figure:
 
 with chart:
     st.plotly_chart(_figure(), key="clip_chart", theme=None, config={"displaylogo": False})
-    m1, m2, m3, m4 = st.columns(4)
+    m1, m2, m3, m4, m5 = st.columns([1.35, 1.1, 1.1, 1.0, 0.75])
     m1.metric("clipped objective J", f"{point.objective:.3f}",
               help="min(min(r, δ)·A, clip(r, 1−ε, 1+ε_high)·A) at your point.")
     m2.metric("unclipped r·A", f"{point.unclipped:.3f}", help="What the objective would be without clipping.")
     m3.metric("gradient dJ/dr", f"{point.gradient:.3f}",
-              help="How strongly this completion still pushes the policy (autograd). 0 = no push.")
-    m4.metric("clipped?", "yes" if point.clipped else "no",
+              help="The slope of J in the ratio (autograd). 0 = this completion gives no push.")
+    m4.metric("push r·dJ/dr", f"{point.log_gradient:.3f}",
+              help="∂J/∂log π = r·dJ/dr, since r = exp(log π − log π_old): what backpropagation hands the "
+                   "policy's log-probability, so the push that reaches the weights. Where J follows r·A it is r·A.")
+    m5.metric("clipped?", "yes" if point.clipped else "no",
               help="Yes when clipping (or dual clip) holds the objective flat, so the gradient is 0 although A ≠ 0.")
     explain = st.warning if point.clipped else st.info
     explain(f"**{'Clipped' if point.clipped else 'Not clipped'}**: {point.explanation()}")
@@ -187,12 +204,36 @@ with chart:
     st.markdown(
         "**How to read it.** Top: the objective J the update climbs, against the ratio. Dashed grey is the "
         "plain r·A; the solid orange line is what GRPO actually uses. The shaded band is the trust region. "
-        "Bottom: the slope dJ/dr, computed by `torch.autograd` through the same function the loss uses. "
-        "Where it is **0** the objective is flat, so this completion gives no gradient at all: for A > 0 "
-        "that happens to the right of the band (already pushed up enough), for A < 0 to the left (already "
-        "pushed down enough). On the other side the line keeps its slope, because the `min` always picks "
-        "the more pessimistic of the two terms. With dual clip on, the A < 0 line also goes flat past δ."
+        "Bottom: the slope dJ/dr (solid blue), computed by `torch.autograd` through the same function the "
+        "loss uses. Where it is **0** the objective is flat, so this completion gives no gradient at all: for "
+        "A > 0 that happens to the right of the band (already pushed up enough), for A < 0 to the left "
+        "(already pushed down enough). On the other side the line keeps its slope, because the `min` always "
+        "picks the more pessimistic of the two terms. With dual clip on, the A < 0 line also goes flat past δ.\n\n"
+        "The loss is a function of log π, not of r, so backpropagation hands each token **∂J/∂log π = "
+        "r·dJ/dr** (dashed vermilion): where J follows r·A that is r·A, and it grows with r. For A < 0 the "
+        "unclipped side has no end: at r = 4 a bad completion pushes with 4·A, four times its advantage, "
+        "although dJ/dr stays flat at A. That growing push is what dual clip's δ caps."
     )
+
+st.subheader("When is r ≠ 1 in practice?")
+st.markdown(
+    "The ratio compares the policy being updated with the one that *sampled* the completions. On the first "
+    "gradient step after sampling they are the same model, so r = 1 exactly and neither the clip nor the "
+    "`min` does anything. r moves away from 1 only when the update uses completions sampled by an earlier "
+    "or a different policy:\n\n"
+    "- **μ > 1** (`num_iterations`): the same batch is reused for several gradient steps; from the second "
+    "on, the policy has moved.\n"
+    "- **TRL's `steps_per_generation` > `gradient_accumulation_steps`**: one generation is split over "
+    "several optimizer steps, so the later mini-batches were sampled before the earlier steps changed "
+    "the policy (TRL's default sets them equal).\n"
+    "- **A separate sampler (vLLM)**: its kernels and precision give slightly different probabilities "
+    "than the trainer's for the same weights. Where the sampler's log-probs serve as π_old, r ≠ 1 "
+    "even on the first step; TRL instead recomputes π_old with the trainer and corrects the mismatch "
+    "with a separate, capped importance weight (`vllm_importance_sampling_correction`).\n\n"
+    "So clipping is not always on. With TRL's defaults (β = 0, `num_iterations` = 1, "
+    "`steps_per_generation` = `gradient_accumulation_steps`, no vLLM) neither the clip nor a KL term "
+    "acts: each update is limited only by the optimizer (its learning rate, gradient-norm clipping)."
+)
 
 with st.expander("Think about it"):
     st.markdown(
@@ -200,9 +241,11 @@ with st.expander("Think about it"):
         "what changes, and which completions does DAPO want to give this extra room?\n"
         "2. Set r = 0.5 and A = +1. The ratio is far outside the trust region, yet nothing is clipped. "
         "Why does GRPO still let this completion's gradient through?\n"
-        "3. With A = −1, which side of the trust region is flat? Move r to 4: how large does the penalty "
-        "get, and what does switching on dual clip with δ = 3 do to it?\n"
+        "3. With A = −1, which side of the trust region is flat? Move r to 4: dJ/dr stays at A, but how "
+        "large is the push on log π (r·dJ/dr), and what does switching on dual clip with δ = 3 do to it?\n"
         "4. Set ε = 0. Where is the gradient still non-zero? What would training do with ε = 0.8?\n"
         "5. Set A = 0. Why does the ratio no longer matter at all? (Think of a group where every "
-        "completion got the same reward.)"
+        "completion got the same reward.)\n"
+        "6. With μ = 1 and no separate sampler, where on this chart does every token of the update sit, and "
+        "does the clip change anything? What does that mean for a run with TRL's defaults?"
     )

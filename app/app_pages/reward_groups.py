@@ -200,13 +200,16 @@ with right:
         }[scale]
     )
     zero = [group_label(b) for b, g in enumerate(summary.groups) if g.zero_signal and g.size > 1]
+    kept = sum(not g.zero_signal for g in summary.groups)  # what DAPO's dynamic sampling keeps
     singles = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 1]
     pairs = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 2 and not g.zero_signal]
     if zero:
         st.info(
             f"**Zero signal** for {named(zero)}: all the rewards are equal, so every completion is exactly "
-            "average and every advantage is 0. These prompts teach the model nothing in this step, however "
-            "good or bad the answers were (trainers log this share as `frac_reward_zero_std`).",
+            "average and every advantage is 0. These prompts give no policy-gradient signal in this step, "
+            "however good or bad the answers were (trainers log this share as `frac_reward_zero_std`); with "
+            "β > 0 and the KL in the loss, the KL term still pulls on their tokens. DAPO's dynamic sampling "
+            f"would drop them: {kept} of the {len(summary.groups)} groups here would be kept.",
             icon=":material/block:",
         )
     if singles:
@@ -222,6 +225,27 @@ with right:
             "0.50); only scale 'none' keeps how far apart they were.",
             icon=":material/compare_arrows:",
         )
+
+with st.expander("What trainers do about zero-spread groups and overlong answers (DAPO)"):
+    st.markdown(
+        "**Dynamic sampling.** A group whose rewards are all equal (all right or all wrong) has zero "
+        "advantages, so it takes a place in the batch and gives no policy-gradient signal. DAPO "
+        "over-samples prompts, drops every group with zero spread (accuracy 0 or 1), and keeps sampling "
+        "until the batch is full of groups that have both right and wrong answers (verl: "
+        "`filter_groups`). The batch then has a constant number of informative groups, at the cost of "
+        "more generation.\n\n"
+        "**Overlong reward shaping.** An answer cut off at the length limit gets a wrong-answer reward even "
+        "if its reasoning was sound, which is reward noise. DAPO's *soft overlong punishment* adds a length "
+        "penalty to the correctness reward: 0 up to L_max − L_cache tokens, then falling linearly to −1 "
+        "over the last L_cache tokens, and −1 past L_max (DAPO: an expected maximum of 16,384 tokens plus "
+        "a 4,096-token cache, L_max = 20,480; verl: `overlong_buffer`). Longer answers near the limit "
+        "then score a little lower than otherwise equal shorter ones, and so get a smaller advantage."
+    )
+    st.latex(
+        r"R_{\text{length}}(y) = \begin{cases} 0 & |y| \le L_{\max} - L_{\text{cache}} \\ "
+        r"\dfrac{(L_{\max} - L_{\text{cache}}) - |y|}{L_{\text{cache}}} & L_{\max} - L_{\text{cache}} < |y| \le L_{\max} \\ "
+        r"-1 & L_{\max} < |y| \end{cases}"
+    )
 
 if show_numbers:
     st.subheader("The numbers")

@@ -12,11 +12,14 @@ import torch
 
 import charts
 import live_timing
+import training_controls as tc
 import urlstate
 from live_chart import live_plotly_chart
+from training_controls import DEFAULTS, DIFFICULTY_LABELS, SHORT, SPEEDS, VIEW_DEFAULTS, describe
 from grpo_core import device_name
+from grpo_core.experiments import DIFFICULTY, EXPERIMENTS, Runs
+from grpo_core.family import trl_config, verl_overrides
 from grpo_core.training import (
-    DEFAULT_START_SKILL,
     POLICY_SIZES,
     TASKS,
     TRAIN_METRIC_NAMES,
@@ -45,16 +48,9 @@ SLOW_SPEEDS = ("1", "2")
 # with long-task timing in Chromium on this machine): fewer points per line, evenly thinned, keep it light.
 LIVE_POINTS = 200
 HEATMAP_COLUMNS = 120
-MAX_KEPT_RUNS = 4
-SPEEDS = ("1", "2", "5", "10", "25", "max")
-DIFFICULTY = {"hard": -1.5, "normal": 0.0, "easy": 3.0}  # logits added to the task's default start skill
-DIFFICULTY_LABELS = {"hard": "hard (about 8% right at the start)", "normal": "normal (about 20% right)",
-                     "easy": "easy (about 75% right)"}
-SHORT = {"task": "task", "policy_size": "size", "prompts_per_step": "B", "group_size": "G", "temperature": "T",
-         "lr": "lr", "num_iterations": "μ", "epsilon": "ε", "epsilon_high": "ε_high", "delta": "δ", "beta": "β",
-         "kl_estimator": "KL", "kl_in": "KL in", "scale_rewards": "scale", "loss_type": "loss",
-         "importance_sampling_level": "IS", "partial_credit": "partial credit", "start_skill": "skill",
-         "seed": "seed"}
+MAX_KEPT_RUNS = 6  # the largest experiment has five arms
+LESSON = "tr_lesson"  # the last finished experiment: its lesson and what its runs showed
+EXPERIMENTS_PER_ROW = 3  # their names fit on a button three to a row
 
 
 def question_text(text: str) -> str:
@@ -64,70 +60,22 @@ def question_text(text: str) -> str:
     return text
 
 
-#: Every control: its key (also its URL name), default, and what a URL value must be.
-DEFAULTS = {
-    "tr_task": "add", "tr_size": "small", "tr_B": 16, "tr_G": 8, "tr_difficulty": "normal", "tr_seed": 0,
-    "tr_temp": 1.0, "tr_lr": 0.01, "tr_mu": 1, "tr_eps": 0.2, "tr_clip_high": False, "tr_eps_high": 0.28,
-    "tr_dual": False, "tr_delta": 3.0, "tr_beta": 0.04, "tr_kl_est": "k3", "tr_kl_in": "loss",
-    "tr_scale": "group", "tr_loss": "grpo", "tr_is": "token", "tr_partial": False, "tr_cap": 300,
-    "tr_speed": "25",
-}
-#: View choices (not run settings): which question's distribution, which metric to compare.
-VIEW_DEFAULTS = {"tr_probe": "0", "tr_cmp_metric": "reward"}
-URL_SPEC = {
-    "tr_task": urlstate.one_of(*TASKS), "tr_size": urlstate.one_of(*POLICY_SIZES), "tr_B": urlstate.int_in(1, 64),
-    "tr_G": urlstate.int_in(1, 32), "tr_difficulty": urlstate.one_of(*DIFFICULTY), "tr_seed": urlstate.int_in(0, 9999),
-    "tr_temp": urlstate.float_in(0.2, 2.0), "tr_lr": urlstate.float_in(0.001, 0.2), "tr_mu": urlstate.int_in(1, 8),
-    "tr_eps": urlstate.float_in(0.0, 1.0), "tr_clip_high": urlstate.boolean(), "tr_eps_high": urlstate.float_in(0.0, 1.0),
-    "tr_dual": urlstate.boolean(), "tr_delta": urlstate.float_in(1.05, 10.0), "tr_beta": urlstate.float_in(0.0, 2.0),
-    "tr_kl_est": urlstate.one_of("k1", "k2", "k3"), "tr_kl_in": urlstate.one_of("loss", "reward"),
-    "tr_scale": urlstate.one_of("group", "batch", "none"), "tr_loss": urlstate.one_of("grpo", "bnpo", "dapo", "dr_grpo"),
-    "tr_is": urlstate.one_of("token", "sequence"), "tr_partial": urlstate.boolean(), "tr_cap": urlstate.int_in(10, 2000),
-    "tr_speed": urlstate.one_of(*SPEEDS), "tr_probe": question_text,
-    "tr_cmp_metric": urlstate.one_of(*TRAIN_METRIC_NAMES),
-}
-
-#: Ready-made experiments: each runs its arms one after the other from the defaults, then overlays them.
-EXPERIMENTS = {
-    "G = 2 vs G = 16": dict(
-        arms=[("G = 2", {"tr_G": 2}), ("G = 16", {"tr_G": 16})], steps=150, metric="reward",
-        help="What does the group size change? With G = 2 a group is often all right or all wrong: no spread, no signal. "
-             "G = 16 almost always has a right and a wrong answer to compare (at 8x the sampling).",
-    ),
-    "ε small vs large": dict(
-        arms=[("ε = 0.05", {"tr_eps": 0.05}), ("ε = 0.5", {"tr_eps": 0.5})], steps=150,
-        metric="clip_ratio/region_mean", common={"tr_mu": 4},
-        help="How does ε trade stability for speed? Run with μ = 4 updates per batch so that the ratio can move at all. A small ε "
-             "clips often (stable, slow); a large one lets each update go further.",
-    ),
-    "β = 0 vs β = 0.5": dict(
-        arms=[("β = 0", {"tr_beta": 0.0}), ("β = 0.5", {"tr_beta": 0.5})], steps=200, metric="kl_ref",
-        help="The KL leash: how far the policy drifts from the starting (reference) policy with and without it.",
-    ),
-    "μ = 1 vs μ = 4": dict(
-        arms=[("μ = 1", {"tr_mu": 1}), ("μ = 4", {"tr_mu": 4})], steps=150, metric="clip_ratio/region_mean",
-        help="With one update per batch the ratio is exactly 1 and the clip fraction stays exactly 0: clipping "
-             "only acts when a batch is reused (μ > 1).",
-    ),
-    "Std scaling vs none, easy prompts": dict(
-        arms=[("scale = group", {"tr_scale": "group"}), ("scale = none", {"tr_scale": "none"})], steps=150,
-        metric="advantage_std", common={"tr_difficulty": "easy", "tr_G": 16},
-        help="On prompts that are almost always right, dividing by the group's tiny std turns one wrong answer "
-             "into a huge advantage (Dr. GRPO's difficulty bias). Compare the size of the advantages (their "
-             "std over the batch): how hard each run pushes on near-solved questions.",
-    ),
-}
+#: Every control's URL range (training_controls.URL_SPEC), and the question's.
+URL_SPEC = {**tc.URL_SPEC, "tr_probe": question_text}
 
 EXPLAIN = {  # in the dashboard's panel order (row by row)
     "reward": "Mean reward of the step's completions (line) and the mean spread inside a group (band: ± the "
               "group std). Rising = the policy is learning the task.",
     "kl": "How far the policy has moved from the frozen starting policy: the exact KL over the "
           "vocabulary along the sampled answers (solid), and the sampled estimator GRPO puts in the "
-          "loss (dashed; noisy: one unlikely token can spike it). β pulls both down.",
+          "loss (dashed; noisy: one unlikely token can spike it). With the KL in the loss, β pulls the policy "
+          "back through the estimator's gradient: k2 along that of KL(π‖π_ref), k3 along that of KL(π_ref‖π), "
+          "k1 not at all (its gradient has mean 0). In the reward, k1 gives the unbiased gradient of KL(π‖π_ref).",
     "clip": "Fraction of tokens whose ratio was clipped: low (ratio < 1−ε on a negative advantage), high "
             "(ratio > 1+ε_high on a positive one), and either. With μ = 1 all three are exactly 0.",
     "zero_std": "Fraction of groups whose completions all got the same reward: their advantages are 0, so "
-                "they teach nothing. Rises as prompts become always right (or stay always wrong).",
+                "they give no policy-gradient signal (with β > 0 and the KL in the loss, the KL term still pulls "
+                "on them). Rises as prompts become always right (or stay always wrong).",
     "entropy": "How spread the policy's choices are (nats). It falls as the policy becomes sure of its "
                "answers; at 0 every completion in a group is the same and learning stops.",
     "length": "Mean completion length in tokens (the digit task only varies it). loss_type decides how "
@@ -150,17 +98,12 @@ def archive(trainer: Trainer | None) -> None:
     st.session_state[RUN_COUNTER] = st.session_state.get(RUN_COUNTER, 0) + 1
     runs = st.session_state.setdefault(RUNS, [])
     runs.append(dict(label=f"#{st.session_state[RUN_COUNTER]} {describe(trainer.config)}",
-                     table=trainer.history.table().numpy().copy()))
+                     table=trainer.history.table().numpy().copy(), samples=samples_per_step(trainer.config)))
     del runs[:-MAX_KEPT_RUNS]
 
 
-def describe(config: TrainConfig) -> str:
-    changes = {k: v for k, v in config_changes(config).items() if k in SHORT}
-    if "start_skill" in changes:
-        offset = config.start_skill - DEFAULT_START_SKILL[config.task]
-        changes["start_skill"] = next((n for n, o in DIFFICULTY.items() if abs(o - offset) < 1e-9), f"{offset:+g}")
-    return ", ".join(f"{SHORT[k]}={v:g}" if isinstance(v, float) else f"{SHORT[k]}={v}" for k, v in changes.items()) \
-        or "defaults"
+def samples_per_step(config: TrainConfig) -> int:
+    return config.prompts_per_step * config.group_size
 
 
 def load_widgets(values: dict) -> None:
@@ -193,28 +136,50 @@ def request_reset() -> None:
     st.session_state.pop(EXPERIMENT, None)
 
 
+def load_preset(name: str) -> None:
+    """A callback: set the algorithm's controls to a preset (the run goes on with them from the next step)."""
+    load_widgets(tc.PRESETS[name])
+    st.session_state[NOTICE] = f"{name} settings loaded: they apply from the next step."
+
+
+def arm_widgets(name: str, arm: int, seed: int) -> dict:
+    """The control values of an experiment's arm: the defaults, the arm's config changes, the chosen seed."""
+    experiment = EXPERIMENTS[name]
+    config = experiment.config(experiment.arms[arm][1], seed=seed)
+    return {**DEFAULTS, **tc.widgets_for(config), "tr_speed": "max"}
+
+
 def start_experiment(name: str) -> None:
-    spec = EXPERIMENTS[name]
-    common = {**DEFAULTS, **spec.get("common", {}), "tr_cap": spec["steps"], "tr_speed": "max"}
-    load_widgets({**common, **spec["arms"][0][1]})
-    st.session_state["tr_cmp_metric"] = spec["metric"]
-    st.session_state[EXPERIMENT] = dict(name=name, arm=0, common=common)
+    seed = int(st.session_state.get("tr_seed", 0))
+    load_widgets(arm_widgets(name, 0, seed))
+    st.session_state["tr_cmp_metric"] = EXPERIMENTS[name].metric
+    st.session_state["tr_cmp_x"] = EXPERIMENTS[name].x_axis
+    st.session_state[EXPERIMENT] = dict(name=name, arm=0, seed=seed, tables={}, samples={})
+    st.session_state.pop(LESSON, None)
     st.session_state[PENDING_RESET] = True
     st.session_state[PLAYING] = True
 
 
-def next_arm() -> bool:
-    """After an experiment's arm finished: queue the next arm (applied at the top of the next run)."""
+def next_arm(trainer: Trainer) -> bool:
+    """After an experiment's arm finished (``trainer`` ran it): keep its metrics, then queue the next arm
+    (applied at the top of the next run), or, after the last arm, check the lesson on the arms' runs."""
     experiment = st.session_state.get(EXPERIMENT)
     if experiment is None:
         return False
-    arms = EXPERIMENTS[experiment["name"]]["arms"]
-    if experiment["arm"] + 1 >= len(arms):
+    spec = EXPERIMENTS[experiment["name"]]
+    label = spec.arms[experiment["arm"]][0]
+    experiment["tables"][label] = trainer.history.table().numpy().copy()
+    experiment["samples"][label] = samples_per_step(trainer.config)
+    if experiment["arm"] + 1 >= len(spec.arms):
         st.session_state.pop(EXPERIMENT)
-        st.session_state[NOTICE] = f"Experiment “{experiment['name']}” done: both runs are overlaid under Compare runs."
+        verdict = spec.claim(Runs.from_tables(experiment["tables"], experiment["samples"]))
+        st.session_state[LESSON] = dict(name=spec.name, seed=experiment["seed"], lesson=spec.lesson,
+                                        holds=verdict.holds, checks=[(c.text, c.holds) for c in verdict.checks])
+        st.session_state[NOTICE] = (f"Experiment “{spec.name}” done: its {len(spec.arms)} runs are overlaid under "
+                                    "Compare runs, and what they showed is under Ready-made experiments.")
         return False
     experiment["arm"] += 1
-    st.session_state[PENDING_WIDGETS] = {**experiment["common"], **arms[experiment["arm"]][1]}
+    st.session_state[PENDING_WIDGETS] = arm_widgets(spec.name, experiment["arm"], experiment["seed"])
     st.session_state[PENDING_RESET] = True
     return True
 
@@ -224,8 +189,12 @@ st.session_state.setdefault(RUNS, [])
 if PENDING_WIDGETS in st.session_state:
     load_widgets(st.session_state.pop(PENDING_WIDGETS))
 for key, value in {**DEFAULTS, **VIEW_DEFAULTS}.items():
-    if key not in st.session_state and key not in checked.values:
+    if key in st.session_state:
+        continue
+    if key not in checked.values:
         st.session_state[key] = value
+    elif key in tc.LABELS:  # Streamlit seeds a labelled selectbox from its label only: a bare option is set here
+        st.session_state[key] = checked.values[key]
 
 # ------------------------------------------------------------------------------------------ page
 
@@ -238,6 +207,14 @@ st.markdown(
 )
 
 with st.sidebar:
+    st.header("Presets")
+    preset_columns = st.columns(2)
+    for column, (name, label) in zip(preset_columns, (("DeepSeekMath", "DeepSeekMath"),
+                                                      ("TRL", "TRL defaults"))):
+        column.button(label, key=f"tr_preset_{name.lower()}", on_click=load_preset, args=(name,),
+                      help=tc.PRESET_HELP[name], width="stretch")
+    st.caption("The app starts from DeepSeekMath's GRPO (β = 0.04, loss_type grpo). TRL 1.16's GRPOConfig "
+               "defaults differ: loss_type dapo, β = 0, use_bias_correction_kl on.")
     st.header("Run")
     st.selectbox("Task", TASKS, key="tr_task", bind="query-params",
                  help="add: a + b, one answer token, so the policy's whole answer distribution can be drawn. times: "
@@ -247,7 +224,7 @@ with st.sidebar:
                  help="Width of the policy network (an embedding of the question, the previous token and the "
                       "position, then an MLP): " + ", ".join(f"{k} = {v}" for k, v in POLICY_SIZES.items())
                       + " hidden units. Changing it starts a new run.")
-    st.slider("Prompts per step (B)", 1, 64, key="tr_B", bind="query-params",
+    st.slider("Prompts per step (B)", 1, tc.MAX_B, key="tr_B", bind="query-params",
               help="How many questions each step samples. Changing it starts a new run.")
     st.slider("Group size (G)", 1, 32, key="tr_G", bind="query-params",
               help="Completions sampled per question. Advantages compare completions of the same question, so "
@@ -284,8 +261,10 @@ with st.sidebar:
     clip_high = st.toggle("Separate upper bound (ε_high, DAPO's clip-higher)", key="tr_clip_high",
                           bind="query-params", help="Use a different, usually larger, upper clip width, so that "
                                                     "unlikely right answers can grow faster.")
-    st.slider("ε_high", 0.0, 1.0, step=0.01, key="tr_eps_high", bind="query-params", disabled=not clip_high,
-              help="Upper clip width: ratios above 1+ε_high on a positive advantage stop counting.")
+    st.slider("ε_high", 0.0, 5.0, step=0.01, key="tr_eps_high", bind="query-params", disabled=not clip_high,
+              help="Upper clip width: ratios above 1+ε_high on a positive advantage stop counting. For TRL's "
+                   "loss_type cispo it is the cap of the importance weight itself, not a width (TRL recommends "
+                   "5.0; with clip-higher off the cap is ε).")
     dual = st.toggle("Dual clip (δ)", key="tr_dual", bind="query-params",
                      help="Cap the ratio at δ on negative advantages too, so one exploded ratio cannot dominate.")
     st.slider("δ", 1.05, 10.0, step=0.05, key="tr_delta", bind="query-params", disabled=not dual,
@@ -295,44 +274,65 @@ with st.sidebar:
     st.slider("β (KL weight)", 0.0, 2.0, step=0.01, key="tr_beta", bind="query-params",
               help="How hard GRPO pulls the policy back toward the frozen starting policy. 0 = no leash "
                    "(TRL's default); DeepSeekMath used 0.04.")
-    st.radio("KL estimator", ("k1", "k2", "k3"), horizontal=True, key="tr_kl_est", bind="query-params",
-             help="How KL is estimated from the sampled tokens: k1 = log-ratio (unbiased, noisy, can be "
-                  "negative), k2 = half its square, k3 = DeepSeekMath's low-variance unbiased estimator.")
+    st.radio("KL estimator", tc.KL_ESTIMATORS, horizontal=True, key="tr_kl_est", bind="query-params",
+             help=tc.kl_estimator_help())
     st.radio("KL goes into", ("loss", "reward"), horizontal=True, key="tr_kl_in", bind="query-params",
              help="loss: β·KL added per token to the loss (DeepSeekMath, TRL). reward: β·KL subtracted from "
                   "each completion's reward before the advantages are computed.")
+    st.toggle("KL × ratio (TRL's use_bias_correction_kl)", key="tr_kl_bias", bind="query-params",
+              help="Multiply each token's KL term by its importance ratio π/π_old, as TRL 1.16 does by default "
+                   "(use_bias_correction_kl=True): the KL is then estimated for the policy being trained, not for "
+                   "the one that sampled. On-policy (μ = 1) its value is unchanged, not its gradient. Acts only "
+                   "with β > 0 and the KL in the loss.")
 
     st.header("Advantages and loss")
     st.radio("Scale advantages by", ("group", "batch", "none"), horizontal=True, key="tr_scale",
              bind="query-params", help="scale_rewards: divide by each group's std (DeepSeekMath), by the batch "
                                        "std, or not at all (Dr. GRPO).")
-    st.selectbox("Loss aggregation (loss_type)", ("grpo", "bnpo", "dapo", "dr_grpo"), key="tr_loss",
-                 bind="query-params",
-                 help="grpo: mean over each completion's tokens, then over completions (long answers weigh less "
-                      "per token). dapo/bnpo: mean over all tokens. dr_grpo: token sum over a constant.")
+    st.selectbox("Advantage estimator", tc.ESTIMATORS, format_func=tc.LABELS["tr_adv"].get, key="tr_adv",
+                 bind="query-params", help=tc.estimator_help())
+    vocabulary = st.radio("Vocabulary", tc.VOCABULARIES, horizontal=True, key="tr_vocab", bind="query-params",
+                          help="Two names for one choice. TRL's loss_type names the objective and the aggregation "
+                               "together; verl picks policy_loss and loss_agg_mode separately (and has objectives "
+                               "TRL lacks). Both select entries of the same registry here.")
+    st.selectbox("Loss (TRL loss_type)", tc.LOSS_TYPES, format_func=tc.LABELS["tr_loss"].get, key="tr_loss",
+                 bind="query-params", disabled=vocabulary != "TRL", help=tc.loss_type_help())
+    st.selectbox("Objective (verl policy_loss)", tc.POLICY_LOSSES, format_func=tc.LABELS["tr_policy_loss"].get,
+                 key="tr_policy_loss", bind="query-params", disabled=vocabulary != "verl", help=tc.policy_loss_help())
+    st.selectbox("Aggregation (verl loss_agg_mode)", tc.AGGREGATION_MODES, key="tr_agg", bind="query-params",
+                 disabled=vocabulary != "verl", help=tc.aggregation_help())
+    objective, aggregation = tc.chosen_variant(st.session_state)
+    st.caption(tc.variant_caption(objective, aggregation))
+    sapo, dro = objective == "sapo", objective == "dro"
+    st.slider("τ_pos (SAPO, A > 0)", 0.05, 10.0, step=0.05, key="tr_tau_pos", bind="query-params", disabled=not sapo,
+              help=tc.param_help("sapo", "The gate's steepness for positive advantages (trainers' default 1.0)."))
+    st.slider("τ_neg (SAPO, A ≤ 0)", 0.05, 10.0, step=0.05, key="tr_tau_neg", bind="query-params", disabled=not sapo,
+              help=tc.param_help("sapo", "The gate's steepness for negative advantages (trainers' default 1.05)."))
+    st.slider("β_dro (DRO)", 0.01, 2.0, step=0.01, key="tr_dro_beta", bind="query-params", disabled=not dro,
+              help=tc.param_help("dro", "Weight of the quadratic penalty on the log-ratio to the sampling policy."))
     st.radio("Importance sampling level", ("token", "sequence"), horizontal=True, key="tr_is",
              bind="query-params", help="token: one ratio per token (PPO, GRPO). sequence: one ratio per "
-                                       "completion, the geometric mean of its tokens' ratios (GSPO).")
+                                       "completion, the geometric mean of its tokens' ratios (GSPO). On the "
+                                       "one-token add task the two are identical (one token's ratio is its "
+                                       "completion's). GSPO clips with ε = 3e-4, ε_high = 4e-4, which the ε "
+                                       "slider (step 0.01) cannot reach: sequence level here uses the ε above.")
+    st.slider("Top-entropy tokens (top_entropy_quantile)", 0.05, 1.0, step=0.05, key="tr_top_ent",
+              bind="query-params",
+              help="TRL's top_entropy_quantile ρ: the policy loss only on the ρ share of the batch's tokens with the "
+                   "highest entropy (\"Beyond the 80/20 rule\"); the KL term and the denominators still count every "
+                   "token. 1 = every token. On the one-token task every token is an answer.")
+    st.toggle("Mask truncated completions", key="tr_mask_trunc", bind="query-params",
+              help="TRL's mask_truncated_completions (DAPO's overlong filtering): completions that reach the length "
+                   "limit without EOS leave the loss entirely, so an answer cut off is not punished for it. Only the "
+                   "times task has such completions.")
     st.toggle("Partial credit", key="tr_partial", bind="query-params",
               help="Rewards beyond 0/1: half credit for an answer off by one (add), or up to half for the right "
                    "digits in the right places (times).")
 
 
 def current_config() -> TrainConfig | None:
-    ss = st.session_state
-    task = ss["tr_task"]
     try:
-        return TrainConfig(
-            task=task, policy_size=ss["tr_size"], prompts_per_step=int(ss["tr_B"]), group_size=int(ss["tr_G"]),
-            temperature=float(ss["tr_temp"]), lr=float(ss["tr_lr"]), num_iterations=int(ss["tr_mu"]),
-            epsilon=float(ss["tr_eps"]), epsilon_high=float(ss["tr_eps_high"]) if ss["tr_clip_high"] else None,
-            delta=float(ss["tr_delta"]) if ss["tr_dual"] else None, beta=float(ss["tr_beta"]),
-            kl_estimator=ss["tr_kl_est"], kl_in=ss["tr_kl_in"], scale_rewards=ss["tr_scale"], loss_type=ss["tr_loss"],
-            importance_sampling_level=ss["tr_is"], partial_credit=bool(ss["tr_partial"]),
-            start_skill=None if ss["tr_difficulty"] == "normal"
-            else DEFAULT_START_SKILL[task] + DIFFICULTY[ss["tr_difficulty"]],
-            seed=int(ss["tr_seed"]), max_steps=int(ss["tr_cap"]),
-        )
+        return tc.config_from_widgets(st.session_state)
     except (ValueError, TypeError, KeyError) as err:
         st.warning(f"These settings cannot be used, so the run keeps its last good settings: {err}",
                    icon=":material/warning:")
@@ -363,16 +363,50 @@ st.caption(f"Policy: {trainer.num_parameters:,} parameters on {device_name(train
 if NOTICE in st.session_state:
     st.info(st.session_state.pop(NOTICE), icon=":material/info:")
 
-with st.expander("Ready-made experiments (one click: two runs, then overlaid under Compare runs)",
-                 expanded=not len(trainer.history)):
-    columns = st.columns(len(EXPERIMENTS))
-    for column, (name, spec) in zip(columns, EXPERIMENTS.items()):
-        column.button(name, key=f"tr_exp_{name}", on_click=start_experiment, args=(name,), help=spec["help"],
-                      width="stretch")
+with st.expander("Ready-made experiments (one click: two to five runs, then overlaid under Compare runs)",
+                 expanded=not len(trainer.history) or LESSON in st.session_state):
+    specs = list(EXPERIMENTS.values())
+    for row in range(0, len(specs), EXPERIMENTS_PER_ROW):
+        for column, spec in zip(st.columns(EXPERIMENTS_PER_ROW), specs[row:row + EXPERIMENTS_PER_ROW]):
+            column.button(spec.name, key=f"tr_exp_{spec.name}", on_click=start_experiment, args=(spec.name,),
+                          help=spec.question, width="stretch")
+    st.caption("Each arm starts from the defaults with the experiment's changes and the seed chosen in the sidebar; "
+               "pick another seed and run it again to see how much is chance.")
     experiment = st.session_state.get(EXPERIMENT)
     if experiment is not None:
-        arm = EXPERIMENTS[experiment["name"]]["arms"][experiment["arm"]][0]
-        st.caption(f"Running “{experiment['name']}”: arm {experiment['arm'] + 1} of 2 ({arm}).")
+        arms = EXPERIMENTS[experiment["name"]].arms
+        st.caption(f"Running “{experiment['name']}”: arm {experiment['arm'] + 1} of {len(arms)} "
+                   f"({arms[experiment['arm']][0]}).")
+    lesson = st.session_state.get(LESSON)
+    if lesson is not None:
+        st.markdown(f"**{lesson['name']}** (seed {lesson['seed']}): {lesson['lesson']}")
+        shown = "\n".join(f"- {'✓' if holds else '✗ not seen:'} {text}" for text, holds in lesson["checks"])
+        if lesson["holds"]:
+            st.success("These runs show it:\n" + shown, icon=":material/check_circle:")
+        else:
+            st.warning("These runs show only part of it (another seed may differ):\n" + shown,
+                       icon=":material/help:")
+
+with st.expander("Use these settings in TRL / verl"):
+    settings = tc.trainer_settings(trainer.config)
+    trl_fields, trl_notes = trl_config(settings)
+    verl_lines, verl_notes = verl_overrides(settings)
+    st.caption("The current run's loss settings as TRL 1.16 GRPOConfig fields and verl 0.9 overrides "
+               "(grpo_core.family); batch size, model and learning rate are yours to set.")
+    st.markdown("**TRL**")
+    if trl_fields is None:
+        st.info("TRL cannot run these settings: " + "; ".join(trl_notes) + ".", icon=":material/block:")
+    else:
+        st.code(tc.trl_code(trl_fields), language="python")
+        for note in trl_notes:
+            st.caption(note)
+    st.markdown("**verl**")
+    if verl_lines is None:
+        st.info("verl cannot run these settings: " + "; ".join(verl_notes) + ".", icon=":material/block:")
+    else:
+        st.code(tc.verl_code(verl_lines), language="bash")
+        for note in verl_notes:
+            st.caption(note)
 
 
 # ----------------------------------------------------------------------------------- live fragment
@@ -528,7 +562,7 @@ def refresh() -> None:
             diverged = "diverged" in trainer.stop_reason
             if diverged:
                 st.session_state.pop(EXPERIMENT, None)
-            elif next_arm():  # the reset that starts the next arm keeps this run under Compare runs
+            elif next_arm(trainer):  # the reset that starts the next arm keeps this run under Compare runs
                 st.session_state[PLAYING] = True
             st.rerun(scope="app")  # the full run stops the timer (or restarts it for the next arm)
     draw_view(trainer)
@@ -579,21 +613,28 @@ def compare_runs() -> None:
     st.header("Compare runs")
     runs = list(st.session_state[RUNS])
     if len(trainer.history):
-        runs.append(dict(label=f"now {describe(trainer.config)}", table=trainer.history.table().numpy()))
+        runs.append(dict(label=f"now {describe(trainer.config)}", table=trainer.history.table().numpy(),
+                         samples=samples_per_step(trainer.config)))
     if not runs:
-        st.caption("Finished runs are kept here (the last four) to overlay with the current one. Run an "
-                   "experiment above, or Reset after a run to keep it.")
+        st.caption(f"Finished runs are kept here (the last {MAX_KEPT_RUNS}) to overlay with the current one. Run "
+                   "an experiment above, or Reset after a run to keep it.")
     else:
         metric = st.selectbox("Metric", TRAIN_METRIC_NAMES, key="tr_cmp_metric", bind="query-params",
                               help="Which per-step metric to overlay; the legend lists each run's settings that "
                                    "differ from the defaults.")
+        along = st.radio("Along", tc.COMPARE_X, horizontal=True, key="tr_cmp_x", bind="query-params",
+                         help="Steps, or completions sampled so far (step × B × G): runs with different B or G "
+                              "compared at equal sampling cost.")
         column = TRAIN_METRIC_NAMES.index(metric or "reward")
         lines = []
         for run in runs:
             index = charts.thin(run["table"].shape[0])
-            lines.append((run["label"], index + 1, run["table"][index, column]))
-        st.plotly_chart(charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric or "",
-                                            key="tr_compare"), key="tr_chart_compare", config={"displayModeBar": False})
+            x = (index + 1) * (run.get("samples", 1) if along == "samples" else 1)
+            lines.append((run["label"], x, run["table"][index, column]))
+        overlay = charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric or "", key="tr_compare")
+        if along == "samples":
+            overlay.update_xaxes(title_text="completions sampled")
+        st.plotly_chart(overlay, key="tr_chart_compare", config={"displayModeBar": False})
         st.caption("The current run updates here when it is paused or stopped. The legend spells out what "
                    "differs from the default settings; #numbers count runs in this session.")
 

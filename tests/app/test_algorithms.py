@@ -315,6 +315,88 @@ def test_a_preset_replaces_the_table():
     assert metrics(at)["loss · dapo"] == f"{expected_loss('dapo', batch_for('balanced')):.4g}"
 
 
+# ---------------------------------------------------------------------------------- token inspector
+
+RARE = "a rare token that became likely"
+
+
+def inspector(at: AppTest) -> dict:
+    (trace,) = figure(at, "alg_inspector_grid")["data"]
+    return trace
+
+
+def shown_rows(trace: dict) -> list[int]:
+    """The completion (0-based row of the table) of each inspector row, from its "#k · R · A" label."""
+    return [int(label.split(" ")[0].lstrip("#")) - 1 for label in trace["y"]]
+
+
+def test_inspector_shows_the_batchs_completions_sorted_by_reward_with_their_tokens():
+    table = tb._table((0, 3), (1, 5), (0.5, 2), (1, 4), (-1, 6))
+    at = open_page(alg_batch=tb.encode(table))
+    trace = inspector(at)
+    rows = shown_rows(trace)
+    assert rows == [1, 3, 2, 0, 4]  # highest reward first, ties in table order
+    terms = loss_terms(*(getattr(batch_for(tb.DEFAULT_PRESET, table), k) for k in (
+        "logp_new", "logp_old", "logp_ref", "rewards", "mask")), **ALGORITHMS["grpo"].settings)
+    for label, row in zip(trace["y"], rows):
+        assert label == f"#{row + 1} · R {table[row].reward:.2f} · A {float(terms.advantages[row, 0]):+.2f}"
+    for cells, row in zip(trace["text"], rows):
+        assert [c.rstrip("▲▼") for c in cells] == [f"t{j + 1}" if j < table[row].length else "" for j in range(6)]
+    assert "GRPO" in figure(at, "alg_inspector_grid")["layout"]["title"]["text"]
+
+
+@pytest.mark.parametrize("name", DEFAULT)
+def test_inspector_colour_by_grad_is_loss_terms_grad_of_the_chosen_algorithm(name):
+    at = open_page(alg_preset=RARE, alg_ti_algo=name)
+    at.selectbox(key="alg_ti_colour").set_value("grad")
+    rerun(at)
+    trace = inspector(at)
+    rows = shown_rows(trace)
+    batch = batch_for(RARE)
+    terms = loss_terms(batch.logp_new, batch.logp_old, batch.logp_ref, batch.rewards, batch.mask,
+                       **ALGORITHMS[name].settings)
+    z = decode(trace["z"]).reshape(batch.mask.shape)
+    real = batch.mask.numpy()[rows] > 0
+    np.testing.assert_allclose(z[real], terms.grad.numpy()[rows][real])
+    assert np.isnan(z[~real]).all()
+    assert "∂L/∂log π, total" in figure(at, "alg_inspector_grid")["layout"]["title"]["text"]
+
+
+@pytest.mark.parametrize("name, said", [
+    ("grpo", "so its policy gradient is 0; β·KL still pulls on it"),
+    ("dapo", "so its policy gradient is 0; nothing else pulls on it"),  # β = 0
+    ("cispo_trl", "clips only the stopped weight: the token keeps a policy gradient"),
+])
+def test_inspector_hover_says_whether_the_clipped_rare_token_keeps_a_gradient(name, said):
+    at = open_page(alg_preset=RARE, alg_ti_algo=name)
+    assert at.selectbox(key="alg_ti_algo").value == name
+    trace = inspector(at)
+    row, token = batch_for(RARE).rare
+    cell = shown_rows(trace).index(row)
+    assert trace["text"][cell][token] == f"t{token + 1}▲"  # held at the high side: a mark, not colour alone
+    hover = trace["customdata"][cell][token].replace("<br>", " ")  # the sentence is wrapped at spaces
+    assert said in hover and f"completion #{row + 1}, token {token + 1}" in hover
+    assert "ratio r = π/π_old: +270" in hover  # e^(−0.4 + 6) ≈ 270
+    batch, rows = batch_for(RARE), shown_rows(trace)
+    terms = loss_terms(batch.logp_new, batch.logp_old, batch.logp_ref, batch.rewards, batch.mask,
+                       **ALGORITHMS[name].settings)
+    marks = np.array([[c[-1:] if c.endswith(("▲", "▼")) else "" for c in cells] for cells in trace["text"]])
+    np.testing.assert_array_equal(marks == "▲", terms.clipped_high.numpy()[rows])
+    np.testing.assert_array_equal(marks == "▼", terms.clipped_low.numpy()[rows])
+
+
+def test_inspector_controls_are_the_pages_own_url_parameters():
+    label = "per-token KL estimate"
+    at = open_page(alg_pick=["gspo", "sapo"], alg_ti_algo="sapo", alg_ti_colour=label)
+    assert not at.warning
+    assert at.selectbox(key="alg_ti_algo").value == "sapo" and at.selectbox(key="alg_ti_colour").value == "kl"
+    assert "entropy" not in at.selectbox(key="alg_ti_colour").options  # a toy batch has no policy to ask
+    assert not at.number_input and [s.key for s in at.slider] == ["alg_move"]  # one group, one update: no picker
+    at.selectbox(key="alg_ti_algo").set_value("gspo")
+    rerun(at)
+    assert "GSPO" in figure(at, "alg_inspector_grid")["layout"]["title"]["text"]
+
+
 # --------------------------------------------------------------------------------------- settings
 
 
@@ -367,6 +449,7 @@ def test_a_link_opens_the_shared_view():
     ({"alg_batch": "1:5,0:999"}, ["alg_batch"]),
     ({"alg_batch": "9" * 5000}, ["alg_batch"]),
     ({"alg_batch": ["1:5,0:3", "1:5,0:4"]}, ["alg_batch"]),
+    ({"alg_ti_algo": "<b>x</b>", "alg_ti_colour": "grad"}, ["alg_ti_algo", "alg_ti_colour"]),
 ])
 def test_bad_link_values_give_a_notice_not_a_crash(query, bad):
     at = open_page(**query)
@@ -384,7 +467,7 @@ def test_bad_link_values_give_a_notice_not_a_crash(query, bad):
 def test_every_control_has_help_a_range_and_a_url_key():
     at = open_page()
     controls = [*at.multiselect, *at.selectbox, *at.slider]
-    assert len(controls) == 3
+    assert len(controls) == 5  # the picks, the preset, the algorithm to inspect, its colour, the move
     for control in controls:
         assert control.help and control.key.startswith("alg_")
     (slider,) = at.slider

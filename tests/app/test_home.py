@@ -82,3 +82,36 @@ def test_pages_run_from_the_overview(page):
 def test_think_about_it_expander_is_there():
     at = open_home()
     assert any(e.label == "Think about it" for e in at.expander)
+
+
+def _text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_overview_names_whose_defaults_the_app_uses():
+    at = open_home()
+    assert "Whose defaults?" in [h.value for h in at.subheader]
+    text = _text(at)
+    assert "This app's defaults are **DeepSeekMath's** GRPO: β = 0.04" in text and '`loss_type` "grpo"' in text
+    for trl in ('`loss_type="dapo"`', "`beta=0.0`", '`scale_rewards="group"`', "Bessel's correction",
+                "1e-4 added before dividing", "`num_iterations=1`"):
+        assert trl in text, trl
+
+
+def test_the_app_defaults_are_what_the_overview_says():
+    from grpo_core.training import TrainConfig
+
+    config = TrainConfig()
+    assert (config.beta, config.loss_type, config.kl_estimator, config.kl_in, config.scale_rewards) == (
+        0.04, "grpo", "k3", "loss", "group")
+
+
+def test_overview_separates_the_clip_from_the_kl_anchor():
+    at = open_home()
+    text = _text(at)
+    assert "One term limits how far a single update moves the model, another anchors it over the whole run" in text
+    assert "Two terms keep one update from moving the model too far" not in text
+    assert "anchor to the frozen reference model (the model before RL) over the whole run" in text
+    assert "above 1+ε for A > 0, below 1−ε for A < 0" in text and "only when r ≠ 1" in text
+    assert "Equal rewards give no policy-gradient signal (with β > 0 the KL term still pulls" in text
+    assert "no signal at all" not in text

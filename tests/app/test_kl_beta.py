@@ -12,7 +12,13 @@ from streamlit.testing.v1 import AppTest
 from tests.app import pages
 
 from grpo_core import grpo_loss
-from grpo_core.curves import categorical_estimator_lab, categorical_kl, gaussian_estimator_lab
+from grpo_core.curves import (
+    categorical_estimator_lab,
+    categorical_gradient_lab,
+    categorical_kl,
+    gaussian_estimator_lab,
+    gaussian_gradient_lab,
+)
 
 PAGE = "app_pages/kl_beta.py"
 POLICY_LOGITS = [2.0, 1.0, 0.5, -1.0, -2.0]
@@ -56,6 +62,7 @@ def assert_table_matches(at: AppTest, lab) -> None:
     table = estimator_table(at)
     np.testing.assert_allclose(table["mean estimate"], lab.mean.numpy(), rtol=1e-9)
     np.testing.assert_allclose(table["bias"], lab.bias.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(table["± standard error"], lab.standard_error.numpy(), rtol=1e-9)
     np.testing.assert_allclose(table["spread (std over trials)"], lab.spread.numpy(), rtol=1e-9)
     np.testing.assert_allclose(table["single samples < 0"], lab.frac_negative_samples.numpy())
     for i, name in enumerate(("k1", "k2", "k3")):
@@ -186,3 +193,148 @@ def test_every_control_has_help_a_range_and_a_url_key():
     for widget in [*at.slider, *at.number_input]:
         assert widget.min is not None and widget.max is not None, widget
     assert any(e.label == "Think about it" for e in at.expander)
+
+
+# ---- standard errors, infinite variance, and what the box chart draws --------------------------------
+
+
+def page_text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_box_chart_tells_exact_kl_from_box_means_not_by_colour_alone():
+    at = open_page()
+    spec = figure(at, "kl_spread_chart")
+    (exact,) = spec["layout"]["shapes"]
+    assert exact["line"].get("dash") in (None, "solid")  # Plotly's box means are dashed: the exact KL is not
+    assert exact["x0"] == 0 and exact["x1"] == 1 and exact["xref"] == "x domain"  # across the chart, not a box
+    (label,) = spec["layout"]["annotations"]
+    assert label["text"] == "exact KL" and label["y"] == pytest.approx(0.125) and label["xanchor"] == "left"
+    assert all(t["boxmean"] is True for t in spec["data"])
+    text = page_text(at)
+    assert "**median**" in text and "dashed one their **mean**" in text
+    assert "centre on the dashed line" not in text
+
+
+def test_infinite_variance_is_named_with_the_bias_in_standard_errors():
+    at = open_page(kl_sigma="0.4", kl_sigma_ref="2", kl_samples="1000")
+    lab = gaussian_estimator_lab(0.5, 0.4, 0.0, 2.0, num_samples=1000, num_trials=200, seed=0)
+    assert_table_matches(at, lab)
+    table = estimator_table(at)
+    assert table["bias"][2] == pytest.approx(-0.33, abs=0.01)  # an unbiased estimator, 9 "standard errors" off
+    assert abs(table["bias"][2]) / table["± standard error"][2] > 5
+    (warning,) = [w.value for w in at.warning if "variance is infinite here" in w.value]
+    assert "σ_π² = 0.16 ≤ σ_ref²/2 = 2" in warning and "-0.3298" in warning and "standard errors" in warning
+    at = open_page(kl_sigma="1.5", kl_sigma_ref="2")  # 2.25 > 2: finite, no warning
+    assert not [w for w in at.warning if "infinite" in w.value]
+
+
+def test_k3_is_noisier_than_k1_when_far_apart_as_the_text_says():
+    text = page_text(open_page())
+    assert "**only while π ≈ π_ref**" in text and "k3's spread is 1.23 against k1's 0.75" in text
+    assert "reward* drifting" not in text and "can *reward*" not in text
+    at = open_page(kl_mu="2.5")  # N = 10, seed 0: the setting the sentence names
+    spread = estimator_table(at)["spread (std over trials)"]
+    assert round(spread[2], 2) == 1.23 and round(spread[0], 2) == 0.75
+    at = open_page(kl_mu="0.1")
+    spread = estimator_table(at)["spread (std over trials)"]
+    assert spread[2] < spread[0] / 5  # quieter only while close
+
+
+# ---- the gradient of each KL term -------------------------------------------------------------------
+
+
+def gradient_table(at: AppTest):
+    (table,) = [d for d in at.dataframe if "gradient per token" in d.value.columns]
+    return table.value
+
+
+def assert_gradients_match(at: AppTest, lab, parameters) -> None:
+    spec = figure(at, "kl_gradient_chart")
+    bars = [t for t in spec["data"] if t["type"] == "bar"]
+    assert [b["name"] for b in bars] == ["k1 = d in the loss", "k2 = d²/2 in the loss",
+                                         "k3 = e^(−d) + d − 1 in the loss", "k1 = d in the reward",
+                                         "k3 in the reward"]
+    assert len({b["marker"]["pattern"]["shape"] for b in bars}) == 5  # pattern, not colour alone
+    assert spec["layout"]["xaxis"]["ticktext"] == list(parameters)
+    positions = {}
+    for i, bar in enumerate(bars):
+        assert list(bar["customdata"]) == list(parameters)
+        positions[lab.terms[i]] = decode(bar["x"])
+        np.testing.assert_allclose(decode(bar["y"]), lab.mean[i].numpy(), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(decode(bar["error_y"]["array"]), 2 * lab.standard_error[i].numpy(), rtol=1e-6)
+    markers = {t["name"]: t for t in spec["data"] if t["type"] == "scatter"}
+    assert [m["marker"]["symbol"] for m in markers.values()] == ["diamond", "x", "triangle-up"]  # shape, not colour
+    # Each exact value sits on the bars that should reach it.
+    reverse, forward = lab.reverse_kl_grad.numpy(), lab.forward_kl_grad.numpy()
+    for name, values, on in (("∇KL(π‖π_ref) (exact)", reverse, ("k2", "k1_reward")),
+                             ("∇KL(π_ref‖π) (exact)", forward, ("k3",)),
+                             ("∇KL(π‖π_ref) − ∇KL(π_ref‖π) (exact)", reverse - forward, ("k3_reward",))):
+        np.testing.assert_allclose(decode(markers[name]["y"]), np.tile(values, len(on)), rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(decode(markers[name]["x"]), np.concatenate([positions[t] for t in on]))
+    table = gradient_table(at)
+    np.testing.assert_allclose(table["std of one token's gradient"], lab.sample_std.max(dim=-1).values.numpy())
+
+
+@pytest.mark.parametrize("query, lab, parameters", [
+    ({}, gaussian_gradient_lab(0.5, 1.0, 0.0, 1.0, num_samples=10, num_trials=200, seed=0), ["μ", "log σ"]),
+    ({"kl_lab": "Tokens"}, categorical_gradient_lab(POLICY_LOGITS, REF_LOGITS, num_samples=10, num_trials=200, seed=0),
+     ["logit “the”", "logit “a”", "logit “one”", "logit “an”", "logit “this”"]),
+    ({"kl_lab": "Tokens", "kl_samples": "1000", "kl_seed": "3"},
+     categorical_gradient_lab(POLICY_LOGITS, REF_LOGITS, num_samples=1000, num_trials=200, seed=3), None),
+])
+def test_gradient_chart_and_table_are_the_cores_and_agree_with_the_formulas(query, lab, parameters):
+    at = open_page(**query)
+    assert_gradients_match(at, lab, parameters or [f"logit “{t}”" for t in ("the", "a", "one", "an", "this")])
+    table = gradient_table(at)
+    assert list(table["its mean is"]) == ["0: no pull toward π_ref", "∇KL(π‖π_ref), reverse KL",
+                                          "∇KL(π_ref‖π), forward KL", "∇KL(π‖π_ref), unbiased",
+                                          "∇KL(π‖π_ref) − ∇KL(π_ref‖π)"]
+    # What the table claims: every measured mean is within 3 standard errors of its formula here.
+    assert all(float(z) < 3 for z in table["measured − expected, in standard errors"])
+    # k1 in the loss: its bars sit on 0 within their whiskers, k2 on the diamonds, k3 on the crosses.
+    assert (lab.mean[0].abs() <= 3 * lab.standard_error[0]).all()
+    assert ((lab.mean[1] - lab.reverse_kl_grad).abs() <= 3 * lab.standard_error[1]).all()
+    assert ((lab.mean[2] - lab.forward_kl_grad).abs() <= 3 * lab.standard_error[2]).all()
+    caption = " ".join(c.value for c in at.caption)
+    assert f"mean gradient {lab.mean[0].abs().max().item():.4f} at most (exact: 0)" in caption
+    assert f"std up to {lab.sample_std[0].max().item():.4f}" in caption
+
+
+def test_tokens_lab_tells_the_reverse_from_the_forward_kl():
+    at = open_page(kl_lab="Tokens", kl_samples="1000")
+    lab = categorical_gradient_lab(POLICY_LOGITS, REF_LOGITS, num_samples=1000, num_trials=200, seed=0)
+    # k2's and k3's measured gradients differ by far more than their noise: two different divergences.
+    gap = (lab.mean[1] - lab.mean[2]).abs().max()
+    assert gap > 10 * (lab.standard_error[1] + lab.standard_error[2]).max()
+    assert_gradients_match(at, lab, [f"logit “{t}”" for t in ("the", "a", "one", "an", "this")])
+
+
+def test_gradient_table_flags_infinite_variance_instead_of_a_number():
+    at = open_page(kl_sigma="0.4", kl_sigma_ref="2", kl_samples="1000")
+    column = list(gradient_table(at)["measured − expected, in standard errors"])
+    assert column[2] == column[4] == "variance infinite"
+    assert all(float(z) < 4 for z in (column[0], column[1], column[3]))
+    assert any("k3's gradient has infinite variance here too" in w.value for w in at.warning)
+
+
+def test_gradient_text_says_which_gradient_each_term_gives():
+    text = page_text(open_page())
+    for claim in ("E_π[∇log π] = Σ_x ∇π(x) = ∇1 = 0", "**no pull toward π_ref at all**",
+                  "whose mean is ∇KL(π‖π_ref), the gradient of the reverse KL",
+                  "0 − E_π_ref[∇log π] = ∇KL(π_ref‖π)", "the unbiased (REINFORCE) estimate",
+                  "∇KL(π‖π_ref) − ∇KL(π_ref‖π), nearly 0"):
+        assert claim in text, claim
+    assert "not at all with k1 (section 3)" in text
+
+
+def test_gradient_section_never_shows_nan_on_extreme_inputs():
+    for query in ({"kl_lab": "Tokens", "kl_logit1": "4", "kl_logit2": "-4", "kl_logit3": "-4", "kl_logit4": "-4",
+                   "kl_logit5": "-4", "kl_ref_logit1": "-4", "kl_samples": "1", "kl_trials": "10"},
+                  {"kl_sigma": "0.2", "kl_sigma_ref": "3", "kl_mu": "3", "kl_mu_ref": "-3", "kl_samples": "1"}):
+        at = open_page(**query)
+        table = gradient_table(at)
+        assert not table.isna().any().any()
+        assert not any("nan" in str(v).lower() for v in table["measured − expected, in standard errors"])
+        for bar in figure(at, "kl_gradient_chart")["data"]:
+            assert np.isfinite(decode(bar["y"])).all()

@@ -55,7 +55,7 @@ def region(at: AppTest) -> tuple[float, float]:
 def test_default_is_the_notebooks_example_clipped_with_reason():
     at = open_page()
     assert metrics(at) == {"clipped objective J": "1.200", "unclipped r·A": "1.500", "gradient dJ/dr": "0.000",
-                           "clipped?": "yes"}
+                           "push r·dJ/dr": "0.000", "clipped?": "yes"}
     (reason,) = [w.value for w in at.warning]
     assert "ratio 1.5 > 1+ε = 1.2 and A > 0" in reason and "gradient is 0" in reason
     assert region(at) == pytest.approx((0.8, 1.2))
@@ -84,12 +84,12 @@ def test_point_is_drawn_on_its_panel():
     at = open_page()
     point = traces(at, "your point")
     assert {(t["xaxis"], t["yaxis"]) for t in point} == {("x", "y"), ("x3", "y3")}  # A > 0: left column
-    assert [decode(t["x"])[0] for t in point] == pytest.approx([1.5, 1.5])
-    assert sorted(decode(t["y"])[0] for t in point) == pytest.approx([0.0, 1.2])
+    assert [x for t in point for x in decode(t["x"])] == pytest.approx([1.5, 1.5, 1.5])
+    assert sorted(y for t in point for y in decode(t["y"])) == pytest.approx([0.0, 0.0, 1.2])  # J, dJ/dr, r·dJ/dr
     rerun(at, clip_ratio=0.5, clip_adv=-1.0)
     point = traces(at, "your point")
     assert {t["xaxis"] for t in point} == {"x2", "x4"}  # A < 0: right column
-    assert sorted(decode(t["y"])[0] for t in point) == pytest.approx([-0.8, 0.0])
+    assert sorted(y for t in point for y in decode(t["y"])) == pytest.approx([-0.8, 0.0, 0.0])
     assert metrics(at)["clipped objective J"] == "-0.800" and metrics(at)["clipped?"] == "yes"
     assert "ratio 0.5 < 1−ε = 0.8 and A < 0" in at.warning[0].value
 
@@ -97,7 +97,7 @@ def test_point_is_drawn_on_its_panel():
 def test_outside_but_not_clipped_is_explained():
     at = rerun(open_page(), clip_ratio=0.5, clip_adv=1.0)
     assert metrics(at) == {"clipped objective J": "0.500", "unclipped r·A": "0.500", "gradient dJ/dr": "1.000",
-                           "clipped?": "no"}
+                           "push r·dJ/dr": "0.500", "clipped?": "no"}
     assert not at.warning
     assert "Not clipped" in at.info[0].value and "0.5 < 1−ε = 0.8 but A > 0" in at.info[0].value
 
@@ -168,3 +168,47 @@ def test_zero_advantage_draws_no_point_and_says_why():
     assert "A = 0" in at.info[0].value
     (objective,) = [t for t in traces(at, "clipped objective J(r)") if t["xaxis"] == "x"]
     assert np.isfinite(decode(objective["y"])).all()  # the panels fall back to A = ±1, never NaN
+
+
+LOG_GRADIENT = "r·dJ/dr = ∂J/∂log π (what backprop sees)"
+
+
+def page_text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_log_gradient_is_r_times_the_slope_and_grows_on_the_unclipped_side():
+    at = rerun(open_page(), clip_ratio=4.0, clip_adv=-1.0)
+    for gx, advantage in (("x3", 1.0), ("x4", -1.0)):
+        (slope,) = [t for t in traces(at, "dJ/dr (autograd)") if t["xaxis"] == gx]
+        (push,) = [t for t in traces(at, LOG_GRADIENT) if t["xaxis"] == gx]
+        x = decode(push["x"])
+        np.testing.assert_allclose(decode(push["y"]), x * decode(slope["y"]), atol=1e-6)
+        assert push["line"]["dash"] == "dash" and slope["line"].get("dash") in (None, "solid")  # not colour alone
+    # A < 0 at r = 4: dJ/dr stays at A = -1, the push on log π is 4·A.
+    assert metrics(at)["gradient dJ/dr"] == "-1.000" and metrics(at)["push r·dJ/dr"] == "-4.000"
+    # The gradient panels are tall enough to show it.
+    lo, hi = figure(at)["layout"]["yaxis4"]["range"]
+    (push,) = [t for t in traces(at, LOG_GRADIENT) if t["xaxis"] == "x4"]
+    assert lo <= decode(push["y"]).min() and hi >= decode(push["y"]).max()
+    at = rerun(at, clip_dual=True)  # δ = 3 caps it: flat past δ, so no push at all
+    assert metrics(at)["push r·dJ/dr"] == "0.000"
+    (push,) = [t for t in traces(at, LOG_GRADIENT) if t["xaxis"] == "x4"]
+    x, y = decode(push["x"]), decode(push["y"])
+    assert y[x < 3.0 - 1e-6].min() == pytest.approx(-3.0, abs=0.01) and (y[x > 3.0 + 1e-6] == 0).all()
+
+
+def test_text_says_only_the_pushed_side_goes_flat():
+    text = page_text(open_page())
+    assert "r > 1+ε for A > 0, r < 1−ε for A < 0" in text and "Past the other edge nothing is clipped" in text
+    assert "past its edge the objective goes flat" not in text
+
+
+def test_when_is_r_not_one_names_its_causes_and_trls_defaults():
+    at = open_page()
+    assert "When is r ≠ 1 in practice?" in [h.value for h in at.subheader]
+    text = page_text(at)
+    for cause in ("μ > 1", "`steps_per_generation` > `gradient_accumulation_steps`", "vLLM",
+                  "vllm_importance_sampling_correction"):
+        assert cause in text, cause
+    assert "With TRL's defaults (β = 0, `num_iterations` = 1" in text and "neither the clip nor a KL term" in text

@@ -270,3 +270,24 @@ def test_edits_survive_a_visit_to_another_page():
 def test_think_about_it_expander_is_there():
     at = open_page()
     assert any(e.label == "Think about it" for e in at.expander)
+
+
+def test_zero_signal_means_no_policy_gradient_and_dynamic_sampling_would_drop_it():
+    at = open_page()  # the notebook's 4 groups: the last is all right
+    info = texts(at.info)
+    assert "no policy-gradient signal" in info and "the KL term still pulls on their tokens" in info
+    assert "teach the model nothing" not in info
+    assert "3 of the 4 groups here would be kept" in info
+    at = open_page(rewards="_".join(["0.7"] * 8))
+    assert "0 of the 1 groups here would be kept" in texts(at.info)
+
+
+def test_dapo_dynamic_sampling_and_overlong_shaping_are_explained():
+    at = open_page()
+    (box,) = [e for e in at.expander if e.label.startswith("What trainers do about zero-spread groups")]
+    words = " ".join(m.value for m in box.markdown)
+    assert "**Dynamic sampling.**" in words and "keeps sampling until the batch is full" in words
+    assert "**Overlong reward shaping.**" in words and "falling linearly to −1" in words
+    assert "L_max = 20,480" in words
+    (formula,) = [l.value for l in box.latex]
+    assert r"L_{\max} - L_{\text{cache}}" in formula and "-1 & L_{\\max} < |y|" in formula

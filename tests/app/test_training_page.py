@@ -122,6 +122,18 @@ def test_step_button_runs_exactly_one_step_and_shows_its_groups():
     assert len(trainer(at).history) == 2
 
 
+def run_to_the_end(at: AppTest) -> None:
+    """Train the page's current run to its cap in one go, then let the page react (next arm, or done)."""
+    arm = trainer(at)
+    if arm.stop_reason is None:
+        arm.advance(10**6, 120.0)
+    for _ in range(5):  # the refresh that finds the run stopped, then the full rerun it asks for
+        at.run()
+        assert not at.exception, at.exception
+        if trainer(at) is not arm or not at.session_state["tr_playing"]:
+            return
+
+
 def test_preset_loads_its_settings_and_runs_both_arms():
     at = open_page()
     click(at, "tr_exp_β = 0 vs β = 0.5")
@@ -129,18 +141,17 @@ def test_preset_loads_its_settings_and_runs_both_arms():
     assert trainer(at).config.max_steps == 200 and at.session_state["tr_playing"]
     assert at.sidebar.slider(key="tr_beta").value == 0.0
     first = trainer(at)
-    for _ in range(60):
+    steps = [len(first.history)]
+    for _ in range(3):  # refreshes train the arm...
         at.run()
         assert not at.exception
-        if trainer(at) is not first:
-            break
+        steps.append(len(first.history))
+    assert all(b > a for a, b in zip(steps, steps[1:])), steps
+    run_to_the_end(at)  # ...then the rest of it at once (refreshes train ~0.05 s each; it would take minutes)
     assert trainer(at) is not first, "the second arm never started"
     assert trainer(at).config.beta == 0.5 and at.session_state["tr_beta"] == 0.5
     assert at.session_state["tr_cmp_metric"] == "kl_ref"
-    for _ in range(60):
-        if not at.session_state["tr_playing"]:
-            break
-        at.run()
+    run_to_the_end(at)
     assert not at.session_state["tr_playing"] and len(trainer(at).history) == 200
     labels = [run["label"] for run in at.session_state["tr_runs"]]
     assert any("β=0" in label and "β=0.5" not in label for label in labels)
@@ -233,3 +244,217 @@ def test_step_and_pause_rerun_the_live_view_and_compare_runs_not_the_page():
     assert not at.session_state["tr_playing"]
     assert at.button(key="tr_play").label == "Play"
     assert len(values(figure(at, "reward by run")["data"][0]["y"])) == trainer(at).step_count >= steps
+
+
+# ------------------------------------------------------------------ the family's controls, presets, experiments
+
+import training_controls as tc  # noqa: E402  (app/ is on the test path)
+from grpo_core.aggregation import AGGREGATIONS  # noqa: E402
+from grpo_core.experiments import EXPERIMENTS  # noqa: E402
+from grpo_core.family import trl_config, verl_overrides  # noqa: E402
+from grpo_core.kl import KL_ESTIMATORS  # noqa: E402
+from grpo_core.loss import LOSS_TYPES, TRL_LOSS_TYPES  # noqa: E402
+from grpo_core.objectives import OBJECTIVES  # noqa: E402
+from grpo_core.training import TrainConfig  # noqa: E402
+
+
+def step_terms(at: AppTest):
+    """The loss terms of one step of the page's trainer, first update: what it really minimises with the
+    settings the widgets gave it (stepped here, not through a rerun: the widgets are what is tested)."""
+    return trainer(at).step().inspect(0)
+
+
+def test_every_trl_loss_type_reaches_the_trainer_and_its_loss():
+    at = open_page()
+    run = trainer(at)
+    assert at.sidebar.selectbox(key="tr_loss").options == [tc.loss_type_label(n) for n in LOSS_TYPES]
+    for name in LOSS_TYPES:
+        at.sidebar.selectbox(key="tr_loss").set_value(name).run()
+        assert not at.exception, at.exception
+        assert trainer(at) is run, "a loss_type change restarted the run"
+        assert run.config.loss_type == name and run.config.policy_loss is None
+        terms = step_terms(at)
+        assert (terms.objective, terms.aggregation) == (TRL_LOSS_TYPES[name].objective, TRL_LOSS_TYPES[name].aggregation)
+        assert OBJECTIVES[TRL_LOSS_TYPES[name].objective].title in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_verl_vocabulary_every_objective_and_aggregation_reach_the_trainer():
+    at = open_page()
+    assert at.sidebar.selectbox(key="tr_policy_loss").disabled and not at.sidebar.selectbox(key="tr_loss").disabled
+    at.sidebar.radio(key="tr_vocab").set_value("verl").run()
+    assert at.sidebar.selectbox(key="tr_loss").disabled and not at.sidebar.selectbox(key="tr_policy_loss").disabled
+    config = trainer(at).config
+    assert (config.loss_type, config.policy_loss, config.loss_agg_mode) == (None, "vanilla", "token-mean")
+    for name in OBJECTIVES:
+        at.sidebar.selectbox(key="tr_policy_loss").set_value(name).run()
+        assert not at.exception, at.exception
+        assert trainer(at).config.policy_loss == name
+        terms = step_terms(at)
+        assert terms.objective == name
+        assert terms.aggregation == (OBJECTIVES[name].fixed_aggregation or "token-mean")
+    at.sidebar.selectbox(key="tr_policy_loss").set_value("vanilla").run()
+    for mode in AGGREGATIONS:
+        at.sidebar.selectbox(key="tr_agg").set_value(mode).run()
+        assert trainer(at).config.loss_agg_mode == mode and step_terms(at).aggregation == mode
+
+
+def test_estimators_and_masks_reach_the_trainer():
+    at = open_page()
+    run = trainer(at)
+    for name in tc.ESTIMATORS:
+        at.sidebar.selectbox(key="tr_adv").set_value(name).run()
+        assert not at.exception, at.exception
+        assert run.config.advantage_estimator == name
+        assert torch.isfinite(trainer(at).step().inspect(0).advantages).all()
+    assert at.sidebar.radio(key="tr_kl_est").options == list(KL_ESTIMATORS)
+    for name in KL_ESTIMATORS:
+        at.sidebar.radio(key="tr_kl_est").set_value(name).run()
+        assert run.config.kl_estimator == name
+        assert step_terms(at).kl is not None
+    at.sidebar.toggle(key="tr_kl_bias").set_value(True).run()
+    at.sidebar.slider(key="tr_top_ent").set_value(0.5).run()
+    at.sidebar.toggle(key="tr_mask_trunc").set_value(True).run()
+    assert (run.config.kl_bias_correction, run.config.top_entropy_quantile, run.config.mask_truncated_completions) \
+        == (True, 0.5, True)
+    assert trainer(at) is run and len(run.history) == len(tc.ESTIMATORS) + len(KL_ESTIMATORS)
+
+
+def test_sapo_and_dro_parameters_are_enabled_only_where_they_act():
+    at = open_page()
+    for key in ("tr_tau_pos", "tr_tau_neg", "tr_dro_beta"):
+        assert at.sidebar.slider(key=key).disabled and at.sidebar.slider(key=key).help
+    at.sidebar.selectbox(key="tr_loss").set_value("sapo").run()
+    assert not at.sidebar.slider(key="tr_tau_pos").disabled and at.sidebar.slider(key="tr_dro_beta").disabled
+    at.sidebar.slider(key="tr_tau_pos").set_value(2.5).run()
+    at.sidebar.slider(key="tr_tau_neg").set_value(3.0).run()
+    assert (trainer(at).config.tau_pos, trainer(at).config.tau_neg) == (2.5, 3.0)
+    at.sidebar.radio(key="tr_vocab").set_value("verl").run()
+    at.sidebar.selectbox(key="tr_policy_loss").set_value("dro").run()
+    assert at.sidebar.slider(key="tr_tau_pos").disabled and not at.sidebar.slider(key="tr_dro_beta").disabled
+    at.sidebar.slider(key="tr_dro_beta").set_value(0.5).run()
+    assert trainer(at).config.dro_beta == 0.5 and trainer(at).config.policy_loss == "dro"
+
+
+def code_blocks(at: AppTest) -> list[str]:
+    return [c.value for c in at.code]
+
+
+def test_trl_and_verl_settings_match_the_current_run():
+    at = open_page()
+    settings = tc.trainer_settings(trainer(at).config)
+    fields, _ = trl_config(settings)
+    lines, _ = verl_overrides(settings)
+    assert fields["loss_type"] == "grpo" and fields["beta"] == 0.04
+    blocks = code_blocks(at)
+    assert tc.trl_code(fields) in blocks and tc.verl_code(lines) in blocks
+    assert "loss_type='grpo'" in blocks[0] and any("kl_loss_coef=0.04" in b for b in blocks)
+    at.sidebar.slider(key="tr_mu").set_value(4).run()
+    at.sidebar.selectbox(key="tr_loss").set_value("dapo").run()
+    blocks = code_blocks(at)
+    assert "loss_type='dapo'" in blocks[0] and "num_iterations=4" in blocks[0]
+    assert any("ppo_epochs=4" in b and "loss_agg_mode=token-mean" in b for b in blocks)
+    # k2 in the loss: TRL has only k3, verl has it
+    at.sidebar.radio(key="tr_kl_est").set_value("k2").run()
+    assert any("TRL cannot run" in i.value and "k3" in i.value for i in at.info)
+    assert any("kl_loss_type=mse" in b for b in code_blocks(at))
+    # GMPO: verl only
+    at.sidebar.radio(key="tr_vocab").set_value("verl").run()
+    at.sidebar.selectbox(key="tr_policy_loss").set_value("geo_mean").run()
+    assert any("TRL cannot run" in i.value for i in at.info)
+    assert any("policy_loss.loss_mode=geo_mean" in b for b in code_blocks(at))
+
+
+def test_presets_trl_defaults_and_back_to_deepseekmath():
+    at = open_page()
+    click(at, "tr_step")
+    run = trainer(at)
+    assert any("DeepSeekMath" in c.value and "0.04" in c.value for c in at.sidebar.caption)
+    click(at, "tr_preset_trl")
+    config = trainer(at).config
+    assert trainer(at) is run, "a preset restarted the run"
+    assert (config.loss_type, config.beta, config.scale_rewards, config.epsilon, config.epsilon_high,
+            config.num_iterations, config.kl_bias_correction) == ("dapo", 0.0, "group", 0.2, None, 1, True)
+    fields, _ = trl_config(tc.trainer_settings(config))
+    assert fields == {"loss_type": "dapo", "beta": 0.0, "epsilon": 0.2, "scale_rewards": "group"}
+    click(at, "tr_preset_deepseekmath")
+    assert trainer(at).config == TrainConfig(max_steps=trainer(at).config.max_steps)
+
+
+#: Streamlit's own URL encoding of each new control (a labelled selectbox keeps its label).
+NEW_URL = {"tr_vocab": "verl", "tr_policy_loss": tc.policy_loss_label("sapo"), "tr_agg": "seq-mean-token-sum",
+           "tr_adv": tc.estimator_label("rloo"), "tr_kl_est": "k3+", "tr_kl_bias": "true", "tr_tau_pos": "2.5",
+           "tr_tau_neg": "3.0", "tr_dro_beta": "0.5", "tr_top_ent": "0.5", "tr_mask_trunc": "true", "tr_B": "128",
+           "tr_eps_high": "5.0", "tr_clip_high": "true", "tr_cmp_x": "samples"}
+
+
+def test_url_round_trips_the_new_controls():
+    at = open_page(NEW_URL)
+    assert not at.warning, [w.value for w in at.warning]
+    config = trainer(at).config
+    assert (config.loss_type, config.policy_loss, config.loss_agg_mode) == (None, "sapo", "seq-mean-token-sum")
+    assert (config.advantage_estimator, config.kl_estimator, config.kl_bias_correction) == ("rloo", "k3+", True)
+    assert (config.tau_pos, config.tau_neg, config.dro_beta) == (2.5, 3.0, 0.5)
+    assert (config.top_entropy_quantile, config.mask_truncated_completions) == (0.5, True)
+    assert (config.prompts_per_step, config.epsilon_high) == (128, 5.0)
+    click(at, "tr_step")  # Compare runs, where the x axis is chosen, shows once there is a run
+    assert at.session_state["tr_cmp_x"] == "samples"
+    # a bare option (an older link) works for the labelled selectboxes too
+    at = open_page({"tr_loss": "dapo", "tr_adv": "grpo_passk", "tr_policy_loss": "gpg"})
+    assert not at.warning, [w.value for w in at.warning]
+    assert trainer(at).config.loss_type == "dapo" and trainer(at).config.advantage_estimator == "grpo_passk"
+    assert at.session_state["tr_policy_loss"] == "gpg"
+
+
+def url_text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def test_every_experiment_arm_is_a_set_of_control_values():
+    for experiment in EXPERIMENTS.values():
+        for label, changes in experiment.arms:
+            config = experiment.config(changes, seed=5)
+            values = tc.widgets_for(config)
+            assert tc.config_from_widgets({**tc.DEFAULTS, **values}) == config, (experiment.name, label)
+            for key, value in values.items():  # each value as the URL would carry it parses back to itself
+                text = tc.LABELS[key][value] if key in tc.LABELS else url_text(value)
+                assert tc.URL_SPEC[key](text) == value, (experiment.name, key)
+
+
+def test_bad_values_of_the_new_controls_only_warn():
+    bad = {"tr_loss": "nope", "tr_adv": "<b>x</b>", "tr_kl_est": "k9", "tr_tau_pos": "nan", "tr_top_ent": "0",
+           "tr_B": "129", "tr_policy_loss": "", "tr_vocab": "both", "tr_dro_beta": "1e400", "tr_kl_bias": "yes",
+           "tr_agg": "token_mean", "tr_cmp_x": "time"}
+    at = open_page(bad)
+    assert not at.exception
+    notice = " ".join(w.value for w in at.warning)
+    for key in bad:
+        assert key.replace("_", "\\_") in notice, key
+    assert "<b>" not in notice
+    assert trainer(at).config == TrainConfig(max_steps=trainer(at).config.max_steps)
+
+
+def test_an_experiment_runs_every_arm_and_shows_what_it_found():
+    name = "G = 2 vs G = 16"
+    at = open_page()
+    assert {b.key for b in at.button if b.key.startswith("tr_exp_")} == {f"tr_exp_{n}" for n in EXPERIMENTS}
+    assert at.button(key=f"tr_exp_{name}").help == EXPERIMENTS[name].question
+    click(at, f"tr_exp_{name}")
+    assert at.session_state["tr_cmp_x"] == "samples"
+    shapes = []
+    for _ in range(len(EXPERIMENTS[name].arms) + 2):
+        config = trainer(at).config
+        shapes.append((config.group_size, config.prompts_per_step))
+        if not at.session_state["tr_playing"]:
+            break
+        at.run()  # a refresh trains the arm a little
+        assert not at.exception, at.exception
+        run_to_the_end(at)
+    assert shapes[:3] == [(2, 16), (2, 128), (16, 16)] and len(trainer(at).history) == 150
+    assert not at.session_state["tr_playing"]
+    lesson = at.session_state["tr_lesson"]
+    assert lesson["name"] == name and lesson["holds"], lesson["checks"]
+    assert any(EXPERIMENTS[name].lesson in m.value for m in at.markdown)
+    assert any("These runs show it" in s.value for s in at.success)
+    overlay = figure(at, "reward by run")
+    assert len(overlay["data"]) == 3 and overlay["layout"]["xaxis"]["title"]["text"] == "completions sampled"
+    assert values(overlay["data"][1]["x"])[-1] == 150 * 256  # G = 2, B = 128: 256 completions a step
