@@ -370,7 +370,9 @@ def grpo_loss(
         else:
             real_f = mask.reshape(new.shape)
             real_f = real_f if real_f.dtype == dtype else (real_f != 0).to(dtype)
+        sampled_lengths = None  # TRL logs completion lengths before the truncation mask
         if mask_truncated_completions:
+            sampled_lengths = real_f.sum(dim=-1, keepdim=True)
             real_f = real_f * (~truncated.to(device=new.device, dtype=torch.bool)).to(dtype).unsqueeze(-1)
         lengths = real_f.sum(dim=-1, keepdim=True)  # (N, 1)
         token_count = lengths.sum().clamp(min=1)
@@ -491,7 +493,7 @@ def grpo_loss(
             as_metric(ratio_sum / token_count),
             as_metric(advantages.mean()),
             as_metric(advantages.std()) if n > 1 else zero,
-            as_metric(lengths.mean()),
+            as_metric((lengths if sampled_lengths is None else sampled_lengths).mean()),
         ])
         big = torch.finfo(values.dtype).max
         values = torch.nan_to_num(values, nan=0.0, posinf=big, neginf=-big)

@@ -288,3 +288,14 @@ def test_trainer_settings_for_every_algorithm():
     gspo = verl_overrides(ALGORITHMS["gspo"].settings)[0]
     assert "actor_rollout_ref.actor.policy_loss.loss_mode=gspo" in gspo
     assert {t.name for t in TRL_LOSS_TYPES.values()} == set(LOSS_TYPES)
+
+
+def test_completion_length_counts_truncated_completions_as_sampled():
+    new, old, ref, rewards, mask = batch()
+    truncated = torch.zeros(mask.shape[0], dtype=torch.bool)
+    truncated[:3] = True
+    masked = grpo_loss(new, old, ref, rewards, mask, truncated=truncated, mask_truncated_completions=True)
+    plain = grpo_loss(new, old, ref, rewards, mask)
+    assert masked.metrics["completion_length"] == pytest.approx(mask.sum(-1).mean().item())
+    assert masked.metrics["completion_length"] == pytest.approx(plain.metrics["completion_length"])
+    assert masked.loss.item() != pytest.approx(plain.loss.item())  # the masked rows left the loss
