@@ -31,7 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "app")]
+from bench.quiet import silence_bare_mode_warning  # noqa: E402
 
+silence_bare_mode_warning()
 import numpy as np  # noqa: E402
 import plotly  # noqa: E402
 import plotly.io as pio  # noqa: E402

@@ -24,9 +24,10 @@ def test_bench_core_quick_prints_its_ratios():
 NOISE = ("missing ScriptRunContext", "No runtime found, using MemoryCacheStorageManager")
 
 
-def run_bench(*args: str) -> str:
+def run_bench(*args: str, timeout: float = 300) -> str:
     """Run a bench; return its stdout, after checking it printed none of the known noise."""
-    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, check=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, check=True,
+                            cwd=ROOT)
     for noise in NOISE:
         assert noise not in result.stdout + result.stderr, result.stderr[-2000:]
     return result.stdout
@@ -57,8 +58,7 @@ def test_bench_reward_groups_one_repeat_prints_every_case():
 @pytest.mark.long  # about a minute (two servers, three browsers): .ci/run runs it, the default run does not
 def test_bench_browser_quick_prints_both_comparisons():
     require_chromium()
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_browser.py"), "--rounds", "1", "--seconds", "2",
-                          "--pauses", "1", "--plotly-rounds", "1"],
-                         capture_output=True, text=True, timeout=400, check=True, cwd=ROOT).stdout
+    out = run_bench(str(ROOT / "bench" / "bench_browser.py"), "--rounds", "1", "--seconds", "2", "--pauses", "1",
+                    "--plotly-rounds", "1", timeout=400)
     assert "rebuild (purge + newPlot + relayout)" in out and "Plotly.react" in out, out
     assert "refreshes per second" in out and "Pause click -> Play shown" in out, out
