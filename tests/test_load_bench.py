@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
+@pytest.mark.long  # a bench smoke run (a server and seconds of sessions): .ci/run runs it
 def test_load_bench_quick_run_reports_a_level_without_errors():
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "load.py"), "--levels", "2", "--training", "1", "--changes", "2",
