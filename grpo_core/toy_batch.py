@@ -110,30 +110,8 @@ def from_rows(rows: Sequence[Mapping]) -> tuple[Completion, ...]:
     return check_completions(out)
 
 
-def edit_problem(pending: object, n_rows: int, columns=("reward", "length")) -> str | None:
-    """Why a data editor's pending edit state (``{"edited_rows", "added_rows", "deleted_rows"}``) of a table of
-    ``n_rows`` completions cannot be applied safely, or ``None``. Checked before the editor applies it: a crafted
-    client can send rows or columns that do not exist (the editor would raise) or 10,000 added rows (the editor
-    adds them one at a time)."""
-    if pending is None:
-        return None
-    unreadable = "That edit could not be read"
-    if not isinstance(pending, Mapping):
-        return unreadable
-    edited, added, deleted = (pending.get(k) or empty for k, empty in
-                              (("edited_rows", {}), ("added_rows", []), ("deleted_rows", [])))
-    if not (isinstance(edited, Mapping) and isinstance(added, list) and isinstance(deleted, list)):
-        return unreadable
-    total = n_rows + len(added) - len(set(map(str, deleted)))
-    if not MIN_COMPLETIONS <= total <= MAX_COMPLETIONS:
-        return (f"That edit would leave {total:,} completions, where a group here has {MIN_COMPLETIONS} to "
-                f"{MAX_COMPLETIONS}")
-    rows = {str(i) for i in range(n_rows)}
-    if not ({str(k) for k in edited} <= rows and {str(k) for k in deleted} <= rows):
-        return unreadable
-    if not all(isinstance(c, Mapping) and set(c) <= set(columns) for c in [*edited.values(), *added]):
-        return unreadable
-    return None
+#: The columns the batch editor lets a reader change.
+EDITOR_COLUMNS = ("reward", "length")
 
 
 def encode(completions: Sequence[Completion]) -> str:

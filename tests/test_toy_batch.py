@@ -184,8 +184,11 @@ def test_decode_refuses_malformed_text(text):
     ({"edited_rows": {}, "added_rows": ["x"], "deleted_rows": []}, "could not be read"),
     ("junk", "could not be read"),
 ])
-def test_edit_problem(pending, problem):
-    found = tb.edit_problem(pending, 4)
+def test_the_batch_editor_refuses_what_it_cannot_apply(pending, problem):
+    from editor_guard import edit_problem  # app/, shared with the reward-groups editor
+
+    found = edit_problem(pending, 4, columns=tb.EDITOR_COLUMNS, min_rows=tb.MIN_COMPLETIONS,
+                         max_rows=tb.MAX_COMPLETIONS)
     assert found is None if problem is None else problem in found
 
 

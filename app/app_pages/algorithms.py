@@ -12,6 +12,7 @@ import streamlit as st
 import charts
 import token_inspector as ti
 import urlstate
+from editor_guard import edit_problem
 from grpo_core import toy_batch as tb
 from grpo_core.family import ALGORITHMS
 
@@ -154,7 +155,8 @@ with left:
     elif EDITOR not in st.session_state:  # back on this page: the editor forgot its edits, GOOD did not
         st.session_state[BASE] = st.session_state[GOOD]
     base = st.session_state[BASE]
-    problem = tb.edit_problem(st.session_state.get(EDITOR), len(base))
+    problem = edit_problem(st.session_state.get(EDITOR), len(base), columns=tb.EDITOR_COLUMNS,
+                           min_rows=tb.MIN_COMPLETIONS, max_rows=tb.MAX_COMPLETIONS)
     if problem:
         load(st.session_state[GOOD], preset_title)
         base = st.session_state[BASE]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pandas as pd
 import streamlit as st
 
 import charts
 import urlstate
+from editor_guard import edit_problem
 from grpo_core import reward_table as rt
 
 COLUMNS = {"prompt", "completion", "reward"}
@@ -67,35 +66,6 @@ def figures(table: rt.RewardTable, scale: str) -> tuple:
     return rewards_figure, advantages_figure
 
 
-def edit_problem(pending: object, n_rows: int) -> str | None:
-    """Why the editor's pending edit state cannot be applied safely, or ``None`` when it can.
-
-    ``st.data_editor`` applies its edit state before this script sees the result: it raises on a row or
-    column that does not exist (a crafted client can send any state), and it adds rows one at a time
-    (quadratic: 10,000 pasted rows stall the server for minutes). So the state is checked first. Cell edits
-    and deletions address the ``n_rows`` rows of the table the editor was given; additions come after.
-    """
-    if pending is None:
-        return None
-    unreadable = "That edit could not be read"
-    if not isinstance(pending, Mapping):
-        return unreadable
-    edited, added, deleted = (pending.get(k) or empty for k, empty in
-                              (("edited_rows", {}), ("added_rows", []), ("deleted_rows", [])))
-    if not (isinstance(edited, Mapping) and isinstance(added, list) and isinstance(deleted, list)):
-        return unreadable
-    total = n_rows + len(added) - len(set(map(str, deleted)))
-    if total > rt.MAX_ROWS:
-        return f"That edit would make {total:,} completions, more than the {rt.MAX_ROWS} this page can draw"
-    rows = {str(i) for i in range(n_rows)}
-    if not ({str(k) for k in edited} <= rows and {str(k) for k in deleted} <= rows):
-        return unreadable
-    cells = [*edited.values(), *added]
-    if not all(isinstance(c, Mapping) and set(c) <= COLUMNS for c in cells):
-        return unreadable
-    return None
-
-
 def load(table: rt.RewardTable) -> None:
     """Make ``table`` the editor's content, dropping pending edits (a preset button's callback)."""
     st.session_state[BASE] = table
@@ -142,7 +112,7 @@ with left:
 
     st.subheader("Completions and rewards")
     base: rt.RewardTable = st.session_state[BASE]
-    problem = edit_problem(st.session_state.get(EDITOR), base.n_rows)
+    problem = edit_problem(st.session_state.get(EDITOR), base.n_rows, columns=COLUMNS, max_rows=rt.MAX_ROWS)
     if problem:
         load(st.session_state[GOOD])
         base = st.session_state[BASE]

@@ -295,7 +295,7 @@ def test_editing_the_table_changes_the_batch_and_the_link():
     ({"edited_rows": {0: {"reward": math.nan}}}, "must be a number"),
     ({"edited_rows": {0: {"length": 0}}}, "length must be a whole number"),
     ({"deleted_rows": [0, 1, 2, 3]}, "would leave 0 completions"),
-    ({"added_rows": [{"reward": 1.0, "length": 3}] * 10_000}, "would leave 10,004 completions"),
+    ({"added_rows": [{"reward": 1.0, "length": 3}] * 10_000}, "would make 10,004 completions"),
 ])
 def test_a_bad_edit_shows_a_message_and_keeps_the_last_table(state, message):
     at = open_page()
