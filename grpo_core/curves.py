@@ -375,6 +375,17 @@ def gaussian_k3_variance_is_infinite(sigma: float, sigma_ref: float) -> bool:
     return 2.0 * sigma * sigma <= sigma_ref * sigma_ref
 
 
+def _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed):
+    """``(z, logp, logp_ref)``, each ``(trials, samples)``: standard normals ``z`` (the policy's draws are
+    ``mu + sigma z``) and both log-densities at them. float32: up to 2M samples must stay within a page's time
+    budget (sums are taken in float64). The shared ``-log(sqrt(2 pi))`` is left out: it cancels in
+    ``log p - log p_ref``. The value and gradient labs draw through here, so one seed gives both the same samples."""
+    z = torch.randn(num_trials, num_samples, generator=torch.Generator().manual_seed(seed))
+    logp = z.square().mul_(-0.5).sub_(math.log(sigma))
+    logp_ref = (z * sigma + (mu - mu_ref)).div_(sigma_ref).square_().mul_(-0.5).sub_(math.log(sigma_ref))
+    return z, logp, logp_ref
+
+
 def gaussian_estimator_lab(
     mu: float,
     sigma: float,
@@ -397,12 +408,7 @@ def gaussian_estimator_lab(
     """
     exact = gaussian_kl(mu, sigma, mu_ref, sigma_ref)
     num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
-    generator = torch.Generator().manual_seed(seed)
-    # float32 draws: up to 2M samples must stay within a page's time budget; sums are taken in float64.
-    z = torch.randn(num_trials, num_samples, generator=generator)
-    # Log-densities without the shared -log(sqrt(2 pi)), which cancels in log p - log p_ref.
-    logp = z.square().mul_(-0.5).sub_(math.log(sigma))
-    logp_ref = (z * sigma + (mu - mu_ref)).div_(sigma_ref).square_().mul_(-0.5).sub_(math.log(sigma_ref))
+    z, logp, logp_ref = _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed)
     total = z.numel()
     trial_estimates, sample_mean, sample_sq_mean, frac_negative = [], [], [], []
     for estimator in KL_ESTIMATORS:  # one (trials, samples) tensor alive at a time
@@ -628,9 +634,7 @@ def gaussian_gradient_lab(
     reward)."""
     reverse, forward = gaussian_kl_gradients(mu, sigma, mu_ref, sigma_ref)
     num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
-    z = torch.randn(num_trials, num_samples, generator=torch.Generator().manual_seed(seed))
-    logp = z.square().mul(-0.5).sub_(math.log(sigma))
-    logp_ref = (z * sigma + (mu - mu_ref)).div_(sigma_ref).square_().mul_(-0.5).sub_(math.log(sigma_ref))
+    z, logp, logp_ref = _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed)
     scores = (z / sigma, z.square() - 1.0)  # d log pi / d (mu, log sigma) at the drawn x
     slopes = _term_slopes(logp, logp_ref)  # (4, trials, samples)
     total = z.numel()
