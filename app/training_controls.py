@@ -282,13 +282,3 @@ def describe(config: TrainConfig) -> str:
 def trainer_settings(config: TrainConfig) -> dict:
     """The settings :func:`grpo_core.family.trl_config` / :func:`~grpo_core.family.verl_overrides` read."""
     return {**config.loss_settings(), "num_iterations": config.num_iterations}
-
-
-def trl_code(fields: dict) -> str:
-    """``GRPOConfig(...)`` with ``fields``, one per line, ready to paste."""
-    return "GRPOConfig(\n" + "".join(f"    {k}={v!r},\n" for k, v in fields.items()) + ")"
-
-
-def verl_code(overrides: list[str]) -> str:
-    """verl's command line with ``overrides``, one per line."""
-    return "python3 -m verl.trainer.main_ppo \\\n" + " \\\n".join(f"    {o}" for o in overrides)

@@ -56,6 +56,8 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from safe_text import md
+
 Validator = Callable[[str], Any]
 
 #: Longest value accepted for one parameter unless the caller says otherwise. Widget values are short;
@@ -64,7 +66,6 @@ DEFAULT_MAX_LEN = 200
 
 _ERRORS = (ValueError, TypeError, OverflowError, ArithmeticError)
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def validate_params(
             dropped[key] = str(err) or type(err).__name__
             _try_delete(key)
     if notice and dropped:
-        reasons = "; ".join(f"**{_escape(k)}**: {_escape(v[:200])}" for k, v in dropped.items())
+        reasons = "; ".join(f"**{md(k)}**: {md(v[:200])}" for k, v in dropped.items())
         st.warning(
             f"Part of this link could not be used and was ignored, so the default is shown there "
             f"instead. {reasons}.",
@@ -250,6 +251,3 @@ def _forget_bound_param(key: str) -> None:
         pass
 
 
-def _escape(text: str) -> str:
-    """Markdown-escape text for ``st.warning`` so that it shows as typed (Streamlit never renders HTML here)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)

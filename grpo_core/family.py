@@ -260,3 +260,28 @@ def verl_overrides(settings: dict) -> tuple[list[str] | None, list[str]]:
     if "eps" in settings and settings["eps"] != 1e-6 and estimator.uses_scale:
         notes.append("verl adds 1e-6 to the std; grpo_core's eps here differs")
     return out, notes
+
+
+def _python_value(value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def trl_code(settings: dict) -> tuple[str | None, list[str]]:
+    """Python code building the TRL ``GRPOConfig`` of :func:`trl_config` (``None`` where TRL cannot run
+    ``settings``), and the notes."""
+    fields, notes = trl_config(settings)
+    if fields is None:
+        return None, notes
+    body = "".join(f"    {k}={_python_value(v)},\n" for k, v in fields.items())
+    return f"from trl import GRPOConfig\n\nconfig = GRPOConfig(\n{body})", notes
+
+
+def verl_code(settings: dict) -> tuple[str | None, list[str]]:
+    """verl's command line with the overrides of :func:`verl_overrides`, one per line (``None`` where verl
+    cannot run ``settings``), and the notes."""
+    overrides, notes = verl_overrides(settings)
+    if overrides is None:
+        return None, notes
+    return "python3 -m verl.trainer.main_ppo \\\n" + " \\\n".join(f"    {o}" for o in overrides), notes

@@ -17,7 +17,7 @@ from grpo_core.advantages import ADVANTAGE_ESTIMATORS, ADVANTAGE_SCALES, group_a
 from grpo_core.aggregation import AGGREGATIONS, aggregation_weights
 from grpo_core.functional import _as_token_tensor
 from grpo_core.kl import KL_ESTIMATORS_REGISTRY, LOG_RATIO_CLAMP, kl_value_and_grad
-from grpo_core.objectives import OBJECTIVES, ObjectiveParams, PolicyInputs, PolicyTerms, check_params
+from grpo_core.objectives import OBJECTIVES, ObjectiveParams, PolicyInputs, check_params
 
 
 @dataclass(frozen=True)

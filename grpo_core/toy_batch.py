@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grpo_core.family import Algorithm, trl_config, verl_overrides
+from grpo_core.family import Algorithm
 from grpo_core.kl import KL_ESTIMATORS_REGISTRY
 from grpo_core.loss import LossTerms, grpo_loss
 from grpo_core.objectives import OBJECTIVES, Objective, ObjectiveParams, objective_along_ratio
@@ -453,29 +453,3 @@ def sweep_sentences(algorithm: Algorithm, ratios: torch.Tensor,
             out.append(f"{title}'s Gamma weight rises and fades: for A > 0 its push is largest at r ≈ "
                        f"{float(ratios[top]):.2f} and is {float(pos[-1]):.3g} at r = {RATIO_MAX:g}.")
     return out
-
-
-# ------------------------------------------------------------------------------------- trainer settings
-
-
-def _python_value(value) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
-
-
-def trl_code(algorithm: Algorithm) -> tuple[str | None, list[str]]:
-    """``GRPOConfig(...)`` Python code selecting ``algorithm`` in TRL, or ``None``; and the notes."""
-    fields, notes = trl_config(algorithm.settings)
-    if fields is None:
-        return None, notes
-    body = "".join(f"    {k}={_python_value(v)},\n" for k, v in fields.items())
-    return f"from trl import GRPOConfig\n\nconfig = GRPOConfig(\n{body})", notes
-
-
-def verl_code(algorithm: Algorithm) -> tuple[str | None, list[str]]:
-    """The verl command line (bash) selecting ``algorithm``, or ``None``; and the notes."""
-    overrides, notes = verl_overrides(algorithm.settings)
-    if overrides is None:
-        return None, notes
-    return "python3 -m verl.trainer.main_ppo \\\n" + " \\\n".join(f"    {o}" for o in overrides), notes

@@ -412,17 +412,19 @@ def test_formula_lines_cut_definitions_and_long_lines():
 
 # ----------------------------------------------------------------------------------- trainer code
 
+from grpo_core.family import trl_code, verl_code  # noqa: E402  (the code the Algorithms page shows)
+
 
 def test_trl_code_is_python_with_the_config_fields():
-    code, notes = tb.trl_code(A["cispo_trl"])
+    code, notes = trl_code(A["cispo_trl"].settings)
     ast.parse(code)
     assert 'loss_type="cispo"' in code and "epsilon_high=5.0" in code and "beta=0.0" in code and notes == []
-    code, _ = tb.trl_code(A["gspo"])
+    code, _ = trl_code(A["gspo"].settings)
     assert 'importance_sampling_level="sequence"' in code and "epsilon=0.0003" in code
 
 
 def test_verl_code_is_one_command_with_the_overrides():
-    code, notes = tb.verl_code(A["grpo"])
+    code, notes = verl_code(A["grpo"].settings)
     lines = code.split("\n")
     assert lines[0] == "python3 -m verl.trainer.main_ppo \\"
     assert all(line.endswith(" \\") for line in lines[:-1]) and not lines[-1].endswith("\\")
@@ -437,5 +439,5 @@ def test_verl_code_is_one_command_with_the_overrides():
     ("rloo", "trl", "TRL has no RLOO"),
 ])
 def test_a_trainer_that_cannot_run_it_says_why(name, trainer, why):
-    code, notes = (tb.trl_code if trainer == "trl" else tb.verl_code)(A[name])
+    code, notes = (trl_code if trainer == "trl" else verl_code)(A[name].settings)
     assert code is None and why in notes[0]

@@ -10,7 +10,9 @@ import pandas as pd
 import streamlit as st
 
 import charts
+from safe_text import md
 import token_inspector as ti
+import trainer_code
 import urlstate
 from editor_guard import edit_problem
 from grpo_core import toy_batch as tb
@@ -20,7 +22,6 @@ NAMES = list(ALGORITHMS.names())
 DEFAULT_PICK = ["grpo", "dapo", "cispo_trl"]
 EDITOR, BASE, GOOD, BASE_PRESET = "alg_editor", "alg_base", "alg_good", "alg_base_preset"
 INSPECT = "alg_ti_"  # the token inspector's URL parameters: alg_ti_algo, alg_ti_colour
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 _ARXIV = re.compile(r"\d{4}\.\d{4,5}")
 
 checked = urlstate.validate_params({
@@ -31,11 +32,6 @@ checked = urlstate.validate_params({
     f"{INSPECT}algo": urlstate.one_of(*NAMES),
     **ti.url_spec(INSPECT, groups=False, updates=False, entropy=False),
 }, max_len={"alg_batch": tb.MAX_ENCODED})
-
-
-def md(text: str) -> str:
-    """Text shown as typed in Markdown (no emphasis, links, LaTeX or badges made of it)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 def load(completions: tuple, preset: str) -> None:
@@ -216,16 +212,7 @@ ti.draw(ti.ToySource(batch, ALGORITHMS[inspected], results[inspected].terms), ke
 st.header("Use these settings", divider="gray", anchor=False)
 for tab, algo in zip(st.tabs([md(a.title) for a in algos]), algos):
     with tab:
-        for column, (trainer, (code, notes), language) in zip(st.columns([1, 2]), (
-                ("TRL 1.16 · GRPOConfig", tb.trl_code(algo), "python"),
-                ("verl 0.9 · command-line overrides", tb.verl_code(algo), "bash"))):
-            column.markdown(f"**{trainer}**")
-            if code is None:
-                column.info(f"{trainer.split(' ')[0]} cannot run {md(algo.title)}: {md('; '.join(notes))}.")
-                continue
-            column.code(code, language=language)
-            for note in notes:
-                column.caption(md(note))
+        trainer_code.draw(algo.settings, md(algo.title))
 
 with st.expander("Think about it"):
     st.markdown(

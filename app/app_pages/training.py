@@ -12,13 +12,13 @@ import torch
 
 import charts
 import live_timing
+import trainer_code
 import training_controls as tc
 import urlstate
 from live_chart import live_plotly_chart
 from training_controls import DEFAULTS, DIFFICULTY_LABELS, SHORT, SPEEDS, VIEW_DEFAULTS, describe
 from grpo_core import device_name
 from grpo_core.experiments import DIFFICULTY, EXPERIMENTS, Runs
-from grpo_core.family import trl_config, verl_overrides
 from grpo_core.training import (
     POLICY_SIZES,
     TASKS,
@@ -388,25 +388,9 @@ with st.expander("Ready-made experiments (one click: two to five runs, then over
                        icon=":material/help:")
 
 with st.expander("Use these settings in TRL / verl"):
-    settings = tc.trainer_settings(trainer.config)
-    trl_fields, trl_notes = trl_config(settings)
-    verl_lines, verl_notes = verl_overrides(settings)
     st.caption("The current run's loss settings as TRL 1.16 GRPOConfig fields and verl 0.9 overrides "
                "(grpo_core.family); batch size, model and learning rate are yours to set.")
-    st.markdown("**TRL**")
-    if trl_fields is None:
-        st.info("TRL cannot run these settings: " + "; ".join(trl_notes) + ".", icon=":material/block:")
-    else:
-        st.code(tc.trl_code(trl_fields), language="python")
-        for note in trl_notes:
-            st.caption(note)
-    st.markdown("**verl**")
-    if verl_lines is None:
-        st.info("verl cannot run these settings: " + "; ".join(verl_notes) + ".", icon=":material/block:")
-    else:
-        st.code(tc.verl_code(verl_lines), language="bash")
-        for note in verl_notes:
-            st.caption(note)
+    trainer_code.draw(tc.trainer_settings(trainer.config), "these settings")
 
 
 # ----------------------------------------------------------------------------------- live fragment

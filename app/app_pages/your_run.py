@@ -3,7 +3,6 @@ GRPO did and where the explorer shows why; and a trainer config taken back to th
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import charts
+from safe_text import md
 import training_controls as tc
 import urlstate
 from explanations import LOG_EXPLAIN
@@ -27,7 +27,6 @@ PAGE_FILES = {"overview": "app_pages/home.py", "reward-groups": "app_pages/rewar
               "ratio-clipping": "app_pages/ratio_clipping.py", "algorithms": "app_pages/algorithms.py",
               "kl-beta": "app_pages/kl_beta.py", "training": "app_pages/training.py"}
 MAX_FILES, MAX_PASTE = 4, 2_000_000
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 # the dashboard's panels: (title, {line name: metric}, explanation key), in the live page's order
 PANELS = [
     ("Reward", {"mean reward": "reward"}, "reward"),
@@ -43,11 +42,6 @@ PANELS = [
 
 checked = urlstate.validate_params({"yr_example": urlstate.one_of(*EXAMPLES), "yr_smooth": urlstate.int_in(1, 50),
                                     "yr_cmp": urlstate.one_of(*TRAIN_METRIC_NAMES, "truncated_fraction")})
-
-
-def md(text: str) -> str:
-    """Text shown as typed in Markdown (no emphasis, links or LaTeX made of it)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -251,7 +251,7 @@ def test_step_and_pause_rerun_the_live_view_and_compare_runs_not_the_page():
 import training_controls as tc  # noqa: E402  (app/ is on the test path)
 from grpo_core.aggregation import AGGREGATIONS  # noqa: E402
 from grpo_core.experiments import EXPERIMENTS  # noqa: E402
-from grpo_core.family import trl_config, verl_overrides  # noqa: E402
+from grpo_core.family import trl_code, trl_config, verl_code  # noqa: E402
 from grpo_core.kl import KL_ESTIMATORS  # noqa: E402
 from grpo_core.loss import LOSS_TYPES, TRL_LOSS_TYPES  # noqa: E402
 from grpo_core.objectives import OBJECTIVES  # noqa: E402
@@ -343,15 +343,14 @@ def test_trl_and_verl_settings_match_the_current_run():
     at = open_page()
     settings = tc.trainer_settings(trainer(at).config)
     fields, _ = trl_config(settings)
-    lines, _ = verl_overrides(settings)
     assert fields["loss_type"] == "grpo" and fields["beta"] == 0.04
     blocks = code_blocks(at)
-    assert tc.trl_code(fields) in blocks and tc.verl_code(lines) in blocks
-    assert "loss_type='grpo'" in blocks[0] and any("kl_loss_coef=0.04" in b for b in blocks)
+    assert trl_code(settings)[0] in blocks and verl_code(settings)[0] in blocks
+    assert 'loss_type="grpo"' in blocks[0] and any("kl_loss_coef=0.04" in b for b in blocks)
     at.sidebar.slider(key="tr_mu").set_value(4).run()
     at.sidebar.selectbox(key="tr_loss").set_value("dapo").run()
     blocks = code_blocks(at)
-    assert "loss_type='dapo'" in blocks[0] and "num_iterations=4" in blocks[0]
+    assert 'loss_type="dapo"' in blocks[0] and "num_iterations=4" in blocks[0]
     assert any("ppo_epochs=4" in b and "loss_agg_mode=token-mean" in b for b in blocks)
     # k2 in the loss: TRL has only k3, verl has it
     at.sidebar.radio(key="tr_kl_est").set_value("k2").run()
