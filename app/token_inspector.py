@@ -58,10 +58,11 @@ class BatchSource(Protocol):
 
 
 class StepSource:
-    """:class:`BatchSource` of a trainer step trained with ``settings`` (``TrainConfig.loss_settings()``)."""
+    """:class:`BatchSource` of a trainer step; ``settings`` default to the ones the step was trained with."""
 
-    def __init__(self, step: StepResult, settings: Mapping):
-        self.step, self.settings = step, settings
+    def __init__(self, step: StepResult, settings: Mapping | None = None):
+        self.step = step
+        self.settings = settings if settings is not None else step.settings
         self.num_groups, self.group_size = step._rewards.shape
         self.num_updates = step.num_updates
         self.rewards = step._rewards.reshape(-1).tolist()
@@ -113,7 +114,7 @@ def url_spec(prefix: str = PREFIX, *, groups: bool = True, updates: bool = True,
     """The inspector's URL parameters and their validators, for a page's ``urlstate.validate_params`` (leave
     out the controls the page's batches never show: a second group, a second update, entropy)."""
     names = [n for n in QUANTITIES.names() if entropy or n != "entropy"]
-    spec = {f"{prefix}group": urlstate.int_in(1, 64)} if groups else {}
+    spec = {f"{prefix}group": urlstate.int_in(1, 4096)} if groups else {}  # TrainConfig's largest B
     if updates:
         spec[f"{prefix}update"] = urlstate.int_in(1, 8)
     spec[f"{prefix}colour"] = urlstate.one_of(*map(_colour_label, names))  # a bound selectbox keeps the label

@@ -282,3 +282,71 @@ def describe(config: TrainConfig) -> str:
 def trainer_settings(config: TrainConfig) -> dict:
     """The settings :func:`grpo_core.family.trl_config` / :func:`~grpo_core.family.verl_overrides` read."""
     return {**config.loss_settings(), "num_iterations": config.num_iterations}
+
+
+#: Every control's help text (what the "?" beside it says), by its key.
+HELP = {
+    "tr_task": ("add: a + b, one answer token, so the policy's whole answer distribution can be drawn. times: a × b, "
+                "the answer is written digit by digit then EOS, so completions differ in length and loss_type "
+                "matters. Changing it starts a new run."),
+    "tr_B": ("How many questions each step samples. Changing it starts a new run."),
+    "tr_G": ("Completions sampled per question. Advantages compare completions of the same question, so a group "
+             "needs both right and wrong answers to teach anything. Changing it starts a new run."),
+    "tr_seed": ("Seeds the starting weights, the questions and the sampling: the same seed and settings give the same"
+                " run on a CPU. Changing it starts a new run."),
+    "tr_cap": ("The run stops after this many steps (so a run never holds the server's CPU for long). Raising it "
+               "lets a stopped run go on."),
+    "tr_speed": ("Steps per chart refresh (up to 5 refreshes a second). 1 is slow motion, to read each step's groups; "
+                 "max trains as fast as fits in the refresh."),
+    "tr_temp": ("Divides the logits when sampling and in every log-prob (as TRL does). Higher = more varied answers "
+                "in a group, so more groups with a reward spread."),
+    "tr_lr": ("Adam step size for the policy update. Too high and the policy collapses onto one answer (or "
+              "diverges)."),
+    "tr_mu": ("num_iterations: how many gradient updates reuse one batch of completions. With μ = 1 the policy that"
+              " sampled is the one being updated: the ratio is exactly 1 and nothing is clipped."),
+    "tr_eps": ("The ratio π/π_old may move to 1−ε (negative advantage) or 1+ε (positive) before the objective stops "
+               "rewarding further movement."),
+    "tr_clip_high": ("Use a different, usually larger, upper clip width, so that unlikely right answers can grow faster."),
+    "tr_eps_high": ("Upper clip width: ratios above 1+ε_high on a positive advantage stop counting. For TRL's loss_type "
+                    "cispo it is the cap of the importance weight itself, not a width (TRL recommends 5.0; with "
+                    "clip-higher off the cap is ε)."),
+    "tr_dual": ("Cap the ratio at δ on negative advantages too, so one exploded ratio cannot dominate."),
+    "tr_delta": ("The cap of the dual clip; must be above 1+ε_high."),
+    "tr_beta": ("How hard GRPO pulls the policy back toward the frozen starting policy. 0 = no leash (TRL's default);"
+                " DeepSeekMath used 0.04."),
+    "tr_kl_in": ("loss: β·KL added per token to the loss (DeepSeekMath, TRL). reward: β·KL subtracted from each "
+                 "completion's reward before the advantages are computed."),
+    "tr_kl_bias": ("Multiply each token's KL term by its importance ratio π/π_old, as TRL 1.16 does by default "
+                   "(use_bias_correction_kl=True): the KL is then estimated for the policy being trained, not for the "
+                   "one that sampled. On-policy (μ = 1) its value is unchanged, not its gradient. Acts only with β > 0 "
+                   "and the KL in the loss."),
+    "tr_scale": ("scale_rewards: divide by each group's std (DeepSeekMath), by the batch std, or not at all (Dr. "
+                 "GRPO)."),
+    "tr_vocab": ("Two names for one choice. TRL's loss_type names the objective and the aggregation together; verl "
+                 "picks policy_loss and loss_agg_mode separately (and has objectives TRL lacks). Both select entries "
+                 "of the same registry here."),
+    "tr_is": ("token: one ratio per token (PPO, GRPO). sequence: one ratio per completion, the geometric mean of "
+              "its tokens' ratios (GSPO). On the one-token add task the two are identical (one token's ratio is its"
+              " completion's). GSPO clips with ε = 3e-4, ε_high = 4e-4, which the ε slider (step 0.01) cannot "
+              "reach: sequence level here uses the ε above."),
+    "tr_top_ent": ("TRL's top_entropy_quantile ρ: the policy loss only on the ρ share of the batch's tokens with the "
+                   "highest entropy (\"Beyond the 80/20 rule\"); the KL term and the denominators still count every token."
+                   " 1 = every token. On the one-token task every token is an answer."),
+    "tr_mask_trunc": ("TRL's mask_truncated_completions (DAPO's overlong filtering): completions that reach the length "
+                      "limit without EOS leave the loss entirely, so an answer cut off is not punished for it. Only the "
+                      "times task has such completions."),
+    "tr_partial": ("Rewards beyond 0/1: half credit for an answer off by one (add), or up to half for the right digits "
+                   "in the right places (times)."),
+    "tr_probe": ("Six questions, from the one the starting policy found hardest to the easiest; their full answer "
+                 "distributions are recorded at every step."),
+    "tr_step": ("Run exactly one GRPO step and show it."),
+    "tr_reset": ("Start a fresh run with the current settings (the old run is kept under Compare runs)."),
+    "tr_pause": ("Stop training after the current refresh; the run is kept and Play goes on."),
+    "tr_play": ("Start training; while it runs the charts refresh up to 5 times a second (less when the server is "
+                "busy)."),
+    "tr_cmp_metric": ("Which per-step metric to overlay; the legend lists each run's settings that differ from the "
+                      "defaults."),
+    "tr_cmp_x": ("Steps, or completions sampled so far (step × B × G): runs with different B or G compared at equal "
+                 "sampling cost."),
+    "tr_csv": ("One row per run and step, with every metric shown on this page."),
+}

@@ -441,6 +441,11 @@ class StepResult:
             raise ValueError(f"update must be in [0, {len(self._updates) - 1}]; got {update!r}")
         return self._updates[update].terms()
 
+    @property
+    def settings(self) -> dict:
+        """The :func:`grpo_core.grpo_loss` keyword arguments this step was trained with."""
+        return dict(self._updates[0].settings) if self._updates else {}
+
     def entropy(self, update: int = 0) -> torch.Tensor:
         """``(N, T)`` the policy's entropy at each position, at update ``update``."""
         return self._updates[update].entropy

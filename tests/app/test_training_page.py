@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from grpo_core.inspector import QUANTITIES
 from tests import page_catalog as pc
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -457,3 +459,32 @@ def test_an_experiment_runs_every_arm_and_shows_what_it_found():
     overlay = figure(at, "reward by run")
     assert len(overlay["data"]) == 3 and overlay["layout"]["xaxis"]["title"]["text"] == "completions sampled"
     assert values(overlay["data"][1]["x"])[-1] == 150 * 256  # G = 2, B = 128: 256 completions a step
+
+
+def inspector_trace(at: AppTest) -> dict:
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if spec["data"] and spec["data"][0].get("type") == "heatmap" and "token position" in json.dumps(spec["layout"]):
+            return spec["data"][0]
+    raise AssertionError("no token inspector on the page")
+
+
+@pytest.mark.parametrize("task", ["times", "add"])
+def test_the_token_inspector_shows_the_last_steps_group_with_its_gradients(task):
+    at = open_page({"tr_task": task, "tr_mu": "3", "tr_eps": "0.05"})
+    for _ in range(3):
+        click(at, "tr_step")
+    step = at.session_state["tr_last"]
+    assert at.slider(key="ti_update").max == 3  # μ = 3 updates of the same batch to step through
+    at.selectbox(key="ti_colour").set_value(QUANTITIES["grad"].label).run()
+    at.slider(key="ti_update").set_value(3).run()
+    trace = inspector_trace(at)
+    g = step._rewards.shape[1]
+    assert len(trace["y"]) == g  # one row per completion of group 1
+    rows = sorted(range(g), key=lambda r: -float(step._rewards.reshape(-1)[r]))
+    shown = values(trace["z"]).reshape(g, -1)
+    expected = step.inspect(2).grad[rows].numpy()
+    real = step.inspect(2).mask[rows].numpy() > 0
+    np.testing.assert_allclose(shown[real], expected[real], rtol=1e-5, atol=1e-9)
+    if task == "add":
+        assert shown.shape[1] == 1  # one token a row
