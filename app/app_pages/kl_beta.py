@@ -2,22 +2,13 @@
 term goes (loss or reward)."""
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-import charts
+import kl_figures as kf
 import urlstate
 from grpo_core import grpo_loss, kl_estimate
-from grpo_core.curves import (
-    MAX_SAMPLES,
-    MAX_TRIALS,
-    categorical_estimator_lab,
-    categorical_gradient_lab,
-    gaussian_estimator_lab,
-    gaussian_gradient_lab,
-    total_reward,
-)
+from grpo_core.curves import MAX_SAMPLES, MAX_TRIALS, total_reward
 
 REWARD_RANGE = (-5.0, 5.0)
 KL_RANGE = (0.0, 20.0)
@@ -29,25 +20,9 @@ SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, MAX_SAMPLE
 TRIALS_RANGE = (10, MAX_TRIALS)
 SEED_RANGE = (0, 1_000_000)
 LABS = ("Gaussians", "Tokens")
-TOKENS = ("the", "a", "one", "an", "this")
 DEFAULT_LOGITS = (2.0, 1.0, 0.5, -1.0, -2.0)
 DEFAULT_REF_LOGITS = (1.0, 1.0, 1.0, 0.0, 0.0)
 KL_DEFAULTS = (1.0, 5.0, 10.0)  # the notebook's TODO 2
-KL_DASHES = ("solid", "dash", "dot")
-BETA_GRID = torch.linspace(0.0, 1.0, 101)
-ESTIMATOR_FORMULAS = {"k1": "d", "k2": "d²/2", "k3": "e^(−d) + d − 1"}
-ESTIMATOR_COLORS = {"k1": charts.OKABE_ITO["vermilion"], "k2": charts.OKABE_ITO["sky"], "k3": charts.OKABE_ITO["blue"]}
-#: The KL terms of the gradient lab: (name on the page, gradient per token, what its mean is).
-GRADIENT_ROWS = {
-    "k1": ("k1 = d in the loss", "∇log π", "0: no pull toward π_ref"),
-    "k2": ("k2 = d²/2 in the loss", "d·∇log π", "∇KL(π‖π_ref), reverse KL"),
-    "k3": ("k3 = e^(−d) + d − 1 in the loss", "(1 − π_ref/π)·∇log π", "∇KL(π_ref‖π), forward KL"),
-    "k1_reward": ("k1 = d in the reward", "d·∇log π", "∇KL(π‖π_ref), unbiased"),
-    "k3_reward": ("k3 in the reward", "k3·∇log π", "∇KL(π‖π_ref) − ∇KL(π_ref‖π)"),
-}
-REVERSE_KL = "∇KL(π‖π_ref) (exact)"
-FORWARD_KL = "∇KL(π_ref‖π) (exact)"
-DIFFERENCE_KL = "∇KL(π‖π_ref) − ∇KL(π_ref‖π) (exact)"
 
 _spec = {
     "kl_reward": urlstate.float_in(*REWARD_RANGE),
@@ -58,37 +33,13 @@ _spec = {
     "kl_sigma": urlstate.float_in(*SIGMA_RANGE),
     "kl_mu_ref": urlstate.float_in(*MU_RANGE),
     "kl_sigma_ref": urlstate.float_in(*SIGMA_RANGE),
-    **{f"kl_logit{i + 1}": urlstate.float_in(*LOGIT_RANGE) for i in range(len(TOKENS))},
-    **{f"kl_ref_logit{i + 1}": urlstate.float_in(*LOGIT_RANGE) for i in range(len(TOKENS))},
+    **{f"kl_logit{i + 1}": urlstate.float_in(*LOGIT_RANGE) for i in range(len(kf.TOKENS))},
+    **{f"kl_ref_logit{i + 1}": urlstate.float_in(*LOGIT_RANGE) for i in range(len(kf.TOKENS))},
     "kl_samples": urlstate.one_of(*map(str, SAMPLE_SIZES)),
     "kl_trials": urlstate.int_in(*TRIALS_RANGE),
     "kl_seed": urlstate.int_in(*SEED_RANGE),
 }
 urlstate.validate_params(_spec)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _gaussian_lab(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed):
-    return gaussian_estimator_lab(mu, sigma, mu_ref, sigma_ref, num_samples=num_samples, num_trials=num_trials,
-                                  seed=seed)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _token_lab(logits, logits_ref, num_samples, num_trials, seed):
-    return categorical_estimator_lab(list(logits), list(logits_ref), num_samples=num_samples,
-                                     num_trials=num_trials, seed=seed)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _gaussian_gradients(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed):
-    return gaussian_gradient_lab(mu, sigma, mu_ref, sigma_ref, num_samples=num_samples, num_trials=num_trials,
-                                 seed=seed)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _token_gradients(logits, logits_ref, num_samples, num_trials, seed):
-    return categorical_gradient_lab(list(logits), list(logits_ref), num_samples=num_samples, num_trials=num_trials,
-                                    seed=seed)
 
 
 st.title("KL and β")
@@ -123,40 +74,9 @@ with controls:
 
 at_beta = total_reward(r_outcome, torch.tensor([beta]), torch.tensor(kls))[:, 0]
 
-# Figures are cached per input (as Plotly objects, read-only once built): validating a go.Figure costs
-# ~5-15 ms, and one control change on this page changes only one section's inputs.
-FIGURE_CACHE = dict(max_entries=32, show_spinner=False)
-
-
-@st.cache_resource(**FIGURE_CACHE)
-def _reward_figure(r_outcome: float, kls: tuple[float, ...], beta: float) -> go.Figure:
-    totals = total_reward(r_outcome, BETA_GRID, torch.tensor(kls))
-    at_beta = total_reward(r_outcome, torch.tensor([beta]), torch.tensor(kls))[:, 0]
-    x = BETA_GRID.numpy()
-    traces = [
-        go.Scatter(x=x, y=totals[i].numpy(), name=f"KL = {kl:g}", mode="lines",
-                   line=dict(color=charts.SERIES[i], dash=KL_DASHES[i], width=3),
-                   hovertemplate=f"KL = {kl:g}<br>β = %{{x:.2f}}<br>R − β·KL = %{{y:.3f}}<extra></extra>")
-        for i, kl in enumerate(kls)
-    ]
-    traces.append(go.Scatter(
-        x=[beta] * len(kls), y=at_beta.numpy(), mode="markers", name=f"at β = {beta:g}",
-        marker=dict(size=12, color=charts.OKABE_ITO["black"], symbol="diamond"),
-        cliponaxis=False,  # at β = 0 or 1 the diamonds sit on the plot's edge: draw them whole
-        hovertemplate="β = %{x:.2f}<br>R − β·KL = %{y:.3f}<extra></extra>",
-    ))
-    layout = dict(
-        xaxis=dict(title_text="β (KL weight)", range=[0, 1]),
-        yaxis=dict(title_text="total reward R − β·KL", zeroline=True, zerolinecolor=charts.OKABE_ITO["black"],
-                   zerolinewidth=2),
-        shapes=[dict(type="line", x0=beta, x1=beta, y0=0, y1=1, yref="y domain",
-                     line=dict(color=charts.NEUTRAL, width=1, dash="dot"))],
-    )
-    return go.Figure(data=traces, layout=charts.house_layout(height=420, key="kl-total-reward", **layout))
-
 
 with chart:
-    st.plotly_chart(_reward_figure(r_outcome, tuple(kls), beta), key="kl_reward_chart", theme=None, config={"displaylogo": False})
+    st.plotly_chart(kf.reward_figure(r_outcome, tuple(kls), beta), key="kl_reward_chart", theme=None, config={"displaylogo": False})
     st.markdown(
         f"Each line is one completion's total reward as β grows from 0 to 1. The penalty is β·KL, so "
         f"a line falls faster the larger its KL. Where a line crosses 0 the penalty has eaten the whole "
@@ -190,7 +110,7 @@ with lab_controls:
                 bind="query-params",
                 help=f"The policy's logit for the token “{tok}”. Raising it makes the policy sample it more.",
             )
-            for i, tok in enumerate(TOKENS)
+            for i, tok in enumerate(kf.TOKENS)
         )
         logits_ref = tuple(
             ref_col.slider(
@@ -198,7 +118,7 @@ with lab_controls:
                 key=f"kl_ref_logit{i + 1}", bind="query-params",
                 help=f"The frozen reference model's logit for “{tok}”.",
             )
-            for i, tok in enumerate(TOKENS)
+            for i, tok in enumerate(kf.TOKENS)
         )
     else:
         policy_col, ref_col = st.columns(2)
@@ -229,70 +149,12 @@ shape = (logits, logits_ref) if lab == "Tokens" else (mu, sigma, mu_ref, sigma_r
 sizes = (num_samples, num_trials, int(seed))
 
 
-def _run_lab(lab: str, shape: tuple, sizes: tuple[int, int, int]):
-    return _token_lab(*shape, *sizes) if lab == "Tokens" else _gaussian_lab(*shape, *sizes)
-
-
-result = _run_lab(lab, shape, sizes)
-
-
-@st.cache_resource(**FIGURE_CACHE)
-def _distribution_figure(lab: str, shape: tuple) -> go.Figure:
-    policy_style = dict(color=charts.OKABE_ITO["blue"])
-    ref_style = dict(color=charts.OKABE_ITO["orange"])
-    if lab == "Tokens":
-        probs, probs_ref = (torch.softmax(torch.tensor(v), -1).numpy() for v in shape)
-        traces = [
-            go.Bar(x=list(TOKENS), y=probs, name="policy π", marker=policy_style,
-                   hovertemplate="π(%{x}) = %{y:.3f}<extra></extra>"),
-            go.Bar(x=list(TOKENS), y=probs_ref, name="reference π_ref",
-                   marker=dict(**ref_style, pattern=dict(shape="/", fgcolor="white", fillmode="overlay")),
-                   hovertemplate="π_ref(%{x}) = %{y:.3f}<extra></extra>"),
-        ]
-        layout = dict(barmode="group", yaxis=dict(title_text="probability", range=[0, 1]))
-    else:
-        mu, sigma, mu_ref, sigma_ref = shape
-        lo = min(mu - 4 * sigma, mu_ref - 4 * sigma_ref)
-        hi = max(mu + 4 * sigma, mu_ref + 4 * sigma_ref)
-        x = torch.linspace(lo, hi, 301, dtype=torch.float64)
-        traces = [
-            go.Scatter(x=x.numpy(), y=torch.distributions.Normal(m, s).log_prob(x).exp().numpy(), name=name,
-                       line=dict(**style, width=3, dash=dash), hoverinfo="skip")
-            for m, s, name, style, dash in ((mu, sigma, "policy π", policy_style, "solid"),
-                                             (mu_ref, sigma_ref, "reference π_ref", ref_style, "dash"))
-        ]
-        layout = dict(xaxis=dict(title_text="x"), yaxis=dict(title_text="density"))
-    return go.Figure(data=traces, layout=charts.house_layout(height=300, key=f"kl-dist-{lab}", **layout))
-
-
-@st.cache_resource(**FIGURE_CACHE)
-def _spread_figure(lab: str, shape: tuple, sizes: tuple[int, int, int]) -> go.Figure:
-    result = _run_lab(lab, shape, sizes)
-    traces = [
-        go.Box(y=result.trial_estimates[i].numpy(), name=f"{name}: {ESTIMATOR_FORMULAS[name]}",
-               marker=dict(color=ESTIMATOR_COLORS[name]), boxpoints="all", jitter=0.4, pointpos=0,
-               marker_size=4, boxmean=True, hoverinfo="y")
-        for i, name in enumerate(result.estimators)
-    ]
-    layout = dict(
-        showlegend=False,
-        yaxis=dict(title_text=f"estimate from N = {result.num_samples} samples", zeroline=True,
-                   zerolinecolor=charts.NEUTRAL),
-        # The exact KL: a solid black line across the whole chart, labelled. Each box's own mean is Plotly's
-        # dashed line inside the box, its median the solid one: the three differ in extent, dash and label.
-        shapes=[dict(type="line", x0=0, x1=1, xref="x domain", y0=result.exact, y1=result.exact,
-                     line=dict(color=charts.OKABE_ITO["black"], width=2))],
-        annotations=[dict(x=1, xref="x domain", y=result.exact, text="exact KL", showarrow=False, xanchor="left",
-                          font=dict(size=charts.FONT_SIZE - 2))],  # in the right margin, clear of the boxes
-        margin=dict(l=60, r=90, t=60, b=50),
-    )
-    title = f"{result.num_trials} estimates each; black line: exact KL = {result.exact:.4f}"
-    return go.Figure(data=traces, layout=charts.house_layout(title=title, height=440, key="kl-spread", **layout))
+result = kf.run_lab(lab, shape, sizes)
 
 
 with lab_charts:
-    st.plotly_chart(_distribution_figure(lab, shape), key="kl_dist_chart", theme=None, config={"displaylogo": False})
-    st.plotly_chart(_spread_figure(lab, shape, sizes), key="kl_spread_chart", theme=None, config={"displaylogo": False})
+    st.plotly_chart(kf.distribution_figure(lab, shape), key="kl_dist_chart", theme=None, config={"displaylogo": False})
+    st.plotly_chart(kf.spread_figure(lab, shape, sizes), key="kl_spread_chart", theme=None, config={"displaylogo": False})
     st.markdown(
         f"Each dot is one estimate of the KL from N = {result.num_samples} samples. A box spans the middle "
         f"half of the {result.num_trials} trials: the solid line across it is their **median**, the dashed "
@@ -302,7 +164,7 @@ with lab_charts:
     )
 
 table = pd.DataFrame({
-    "estimator": [f"{name} = {ESTIMATOR_FORMULAS[name]}" for name in result.estimators],
+    "estimator": [f"{name} = {kf.ESTIMATOR_FORMULAS[name]}" for name in result.estimators],
     "mean estimate": result.mean.numpy(),
     "bias": result.bias.numpy(),
     "± standard error": result.standard_error.numpy(),
@@ -375,36 +237,17 @@ st.markdown(
 )
 
 
-def _run_gradients(lab: str, shape: tuple, sizes: tuple[int, int, int]):
-    return _token_gradients(*shape, *sizes) if lab == "Tokens" else _gaussian_gradients(*shape, *sizes)
+gradients = kf.run_gradients(lab, shape, sizes)
 
 
-gradients = _run_gradients(lab, shape, sizes)
-PARAMETER_LABELS = {"Gaussians": ("μ", "log σ"), "Tokens": tuple(f"logit “{tok}”" for tok in TOKENS)}
-
-
-@st.cache_resource(**FIGURE_CACHE)
-def _gradient_figure(lab: str, shape: tuple, sizes: tuple[int, int, int]) -> go.Figure:
-    g = _run_gradients(lab, shape, sizes)
-    terms = [(term, GRADIENT_ROWS[term][0], g.mean[i].numpy(), 2 * g.standard_error[i].numpy())
-             for i, term in enumerate(g.terms)]
-    # Each exact value sits on the bars that should reach it; k1-in-the-loss's target is the zero line.
-    targets = [(REVERSE_KL, g.reverse_kl_grad.numpy(), ("k2", "k1_reward")),
-               (FORWARD_KL, g.forward_kl_grad.numpy(), ("k3",)),
-               (DIFFERENCE_KL, (g.reverse_kl_grad - g.forward_kl_grad).numpy(), ("k3_reward",))]
-    title = f"Mean gradient over {g.num_samples * g.num_trials:,} sampled tokens, ± 2 standard errors"
-    return charts.kl_gradient_bars(PARAMETER_LABELS[lab], terms, targets, title=title, height=500,
-                                   key=f"kl-gradients-{lab}")
-
-
-st.plotly_chart(_gradient_figure(lab, shape, sizes), key="kl_gradient_chart", theme=None,
+st.plotly_chart(kf.gradient_figure(lab, shape, sizes), key="kl_gradient_chart", theme=None,
                 config={"displaylogo": False})
 distance = gradients.distance_in_standard_errors()
 st.dataframe(
     pd.DataFrame({
-        "KL term": [GRADIENT_ROWS[t][0] for t in gradients.terms],
-        "gradient per token": [GRADIENT_ROWS[t][1] for t in gradients.terms],
-        "its mean is": [GRADIENT_ROWS[t][2] for t in gradients.terms],
+        "KL term": [kf.GRADIENT_ROWS[t][0] for t in gradients.terms],
+        "gradient per token": [kf.GRADIENT_ROWS[t][1] for t in gradients.terms],
+        "its mean is": [kf.GRADIENT_ROWS[t][2] for t in gradients.terms],
         "measured − expected, in standard errors": [
             "variance infinite" if inf else "> 1000" if not z < 1000 else f"{z:.1f}"
             for z, inf in zip(distance.tolist(), gradients.infinite_variance)],
