@@ -215,6 +215,10 @@ def verl_overrides(settings: dict) -> tuple[list[str] | None, list[str]]:
     if OBJECTIVES.get(objective).verl is None or (sequence and objective not in ("gspo", "geo_mean")):
         return None, [f"verl has no policy_loss for {OBJECTIVES.get(objective).title}"
                       + (" with a sequence-level ratio" if sequence else "")]
+    if _get(settings, "top_entropy_quantile") < 1:
+        return None, ["verl 0.9 has no loss on the top-entropy tokens only (TRL's top_entropy_quantile)"]
+    if _get(settings, "mask_truncated_completions"):
+        return None, ["verl 0.9 has no loss mask for truncated completions (TRL's mask_truncated_completions)"]
     estimator = ADVANTAGE_ESTIMATORS.get(_get(settings, "advantage_estimator"))
     if estimator.verl is None:
         return None, [f"verl has no {estimator.title} advantage estimator"]

@@ -32,7 +32,7 @@ import torch
 from grpo_core.family import Algorithm
 from grpo_core.kl import KL_ESTIMATORS_REGISTRY
 from grpo_core.loss import LossTerms, grpo_loss
-from grpo_core.objectives import OBJECTIVES, Objective, ObjectiveParams, objective_along_ratio
+from grpo_core.objectives import ObjectiveParams, objective_along_ratio
 
 MIN_COMPLETIONS, MAX_COMPLETIONS = 2, 8
 MAX_LENGTH = 20
@@ -239,14 +239,6 @@ def objective_params(settings: Mapping) -> ObjectiveParams:
             "tau_pos", "tau_neg", "dro_beta", "vespo_k_pos", "vespo_lambda_pos", "vespo_k_neg", "vespo_lambda_neg")})
 
 
-def shown_objective(algorithm: Algorithm) -> Objective:
-    """The objective whose formula describes ``algorithm``: GSPO's where the clip is at sequence level."""
-    objective = algorithm.objective
-    if objective.name == "vanilla" and algorithm.settings.get("importance_sampling_level") == "sequence":
-        return OBJECTIVES.get("gspo")
-    return objective
-
-
 _CLIP = {"epsilon": "ε", "epsilon_high": "ε_high", "delta": "δ"}
 _OTHER = {"tau_pos": "τ_pos", "tau_neg": "τ_neg", "dro_beta": "β_dro", "vespo_k_pos": "k_pos",
           "vespo_lambda_pos": "λ_pos", "vespo_k_neg": "k_neg", "vespo_lambda_neg": "λ_neg"}
@@ -257,7 +249,7 @@ def aspects(algorithm: Algorithm) -> dict[str, str]:
     """One plain description per aspect of :data:`ASPECTS`; two algorithms differ in an aspect exactly when
     its descriptions differ."""
     s = algorithm.settings
-    objective = shown_objective(algorithm)
+    objective = algorithm.objective
     params = objective_params(s)
     reads = set(objective.params) | ({"epsilon", "epsilon_high"} if objective.name == "gspo" else set())
     other = ", ".join(f"{_OTHER[k]} = {getattr(params, k):g}" for k in _OTHER if k in reads)
@@ -394,7 +386,7 @@ def ratio_grid() -> torch.Tensor:
 
 def sweep(algorithm: Algorithm, ratios: torch.Tensor) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
     """``{+1: (J, push), -1: (J, push)}``, each ``(R,)``: :func:`objective_along_ratio` at ``A = ±1``."""
-    name, params = shown_objective(algorithm).name, objective_params(algorithm.settings)
+    name, params = algorithm.objective.name, objective_params(algorithm.settings)
     return {sign: objective_along_ratio(name, ratios, float(sign), params=params) for sign in (1, -1)}
 
 
@@ -410,7 +402,7 @@ def sweep_sentences(algorithm: Algorithm, ratios: torch.Tensor,
                     curves: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> list[str]:
     """Plain sentences about the plotted push of ``algorithm``, each checked against the numbers first
     (a sentence whose claim the numbers do not bear out is left out)."""
-    objective, p = shown_objective(algorithm), objective_params(algorithm.settings)
+    objective, p = algorithm.objective, objective_params(algorithm.settings)
     pos, neg = curves[1][1], curves[-1][1]
     name, title = objective.name, algorithm.title
     out = []

@@ -299,3 +299,11 @@ def test_completion_length_counts_truncated_completions_as_sampled():
     assert masked.metrics["completion_length"] == pytest.approx(mask.sum(-1).mean().item())
     assert masked.metrics["completion_length"] == pytest.approx(plain.metrics["completion_length"])
     assert masked.loss.item() != pytest.approx(plain.loss.item())  # the masked rows left the loss
+
+
+def test_verl_refuses_what_it_has_no_setting_for_and_says_so():
+    for extra, why in ((dict(top_entropy_quantile=0.2), "top_entropy_quantile"),
+                       (dict(mask_truncated_completions=True), "mask_truncated_completions")):
+        overrides, notes = verl_overrides({**ALGORITHMS["dapo"].settings, **extra})
+        assert overrides is None and why in notes[0]
+        assert trl_config({**ALGORITHMS["dapo"].settings, **extra})[0] is not None  # TRL has both

@@ -259,10 +259,10 @@ def test_objective_params_follow_grpo_loss_defaults():
     assert tb.objective_params({"tau_neg": 2.0}).tau_neg == 2.0
 
 
-def test_shown_objective_is_gspo_for_a_sequence_level_clip():
-    assert tb.shown_objective(A["gspo"]).name == "gspo" and tb.shown_objective(A["luspo"]).name == "gspo"
-    assert tb.shown_objective(A["grpo"]).name == "vanilla"
-    assert tb.shown_objective(A["sapo"]).name == "sapo"
+def test_an_algorithms_objective_is_gspo_for_a_sequence_level_clip():
+    assert A["gspo"].objective.name == "gspo" and A["luspo"].objective.name == "gspo"
+    assert A["grpo"].objective.name == "vanilla"
+    assert A["sapo"].objective.name == "sapo"
 
 
 @pytest.mark.parametrize("pair, differ", [
@@ -306,7 +306,7 @@ def test_sweep_is_objective_along_ratio(name):
     r = tb.ratio_grid()
     curves = tb.sweep(A[name], r)
     for sign in (1, -1):
-        j, push = objective_along_ratio(tb.shown_objective(A[name]).name, r, float(sign),
+        j, push = objective_along_ratio(A[name].objective.name, r, float(sign),
                                         params=tb.objective_params(A[name].settings))
         torch.testing.assert_close(curves[sign][0], j)
         torch.testing.assert_close(curves[sign][1], push)

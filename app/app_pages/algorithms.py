@@ -69,7 +69,7 @@ def formula(latex: str) -> None:
 
 
 def card(algo, differ: list[str]) -> None:
-    objective, described = tb.shown_objective(algo), tb.aspects(algo)
+    objective, described = algo.objective, tb.aspects(algo)
     st.subheader(md(algo.title), anchor=False)
     st.markdown(md(algo.idea))
     title, arxiv = algo.paper

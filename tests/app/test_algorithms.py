@@ -88,12 +88,12 @@ def test_default_cards_show_each_algorithms_registry_formulas_paper_and_idea():
         title, arxiv = algo.paper
         assert f"Paper: [{title}](https://arxiv.org/abs/{arxiv})" in texts
         shown = [bare(x.value) for x in column.latex]
-        assert shown == [bare(tb.shown_objective(algo).formula), bare(algo.aggregation.formula),
+        assert shown == [bare(algo.objective.formula), bare(algo.aggregation.formula),
                          bare(algo.estimator.formula)]
         assert [x.value.strip().strip("$").strip() for x in column.latex][0] == (
-            r"\small\begin{aligned}&" + r"\\&".join(tb.formula_lines(tb.shown_objective(algo).formula))
+            r"\small\begin{aligned}&" + r"\\&".join(tb.formula_lines(algo.objective.formula))
             + r"\end{aligned}")
-        assert plain(column.caption[0].value) == tb.shown_objective(algo).note
+        assert plain(column.caption[0].value) == algo.objective.note
 
 
 def test_sapo_card_says_verl_ignores_loss_agg_mode():
@@ -181,7 +181,7 @@ def test_chart_is_objective_along_ratio_for_each_algorithm_and_sign(pick):
             trace = shown[(algo.title, xaxis)]
             x = decode(trace["x"])
             assert x[0] > 0 and x[-1] == 3.0 and len(x) == tb.RATIO_POINTS
-            expected = objective_along_ratio(tb.shown_objective(algo).name, torch.tensor(x), float(sign),
+            expected = objective_along_ratio(algo.objective.name, torch.tensor(x), float(sign),
                                              params=params)[which]
             np.testing.assert_allclose(decode(trace["y"]), expected.numpy(), rtol=1e-12, atol=1e-12)
         line = shown[(algo.title, "x")]["line"]
