@@ -106,6 +106,16 @@ class ToySource:
         return f"{charts.plain_label(self.algorithm.title, 40)} on the batch above"
 
 
+def _first_group_with_spread(source: BatchSource) -> int:
+    """The first group (1-based) whose rewards differ, where the policy term has something to show; else 1."""
+    g = source.group_size
+    for group in range(source.num_groups):
+        rewards = source.rewards[group * g:(group + 1) * g]
+        if max(rewards) > min(rewards):
+            return group + 1
+    return 1
+
+
 def _colour_label(name: str) -> str:
     return QUANTITIES[name].label
 
@@ -150,8 +160,9 @@ def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, k
     group = update = 1
     if source.num_groups > 1:
         group = left.number_input(
-            "Group", 1, source.num_groups, step=1, key=f"{prefix}group", bind="query-params",
-            help="Which prompt of the step to look at (1 is the first of the batch).")
+            "Group", 1, source.num_groups, value=_first_group_with_spread(source), step=1, key=f"{prefix}group",
+            bind="query-params", help="Which prompt of the step to look at (1 is the first of the batch; the "
+                                      "inspector opens on the first group whose rewards differ).")
     if source.num_updates > 1:
         update = middle.slider(
             "Update of the batch (μ)", 1, source.num_updates, key=f"{prefix}update", bind="query-params",

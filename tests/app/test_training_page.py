@@ -480,11 +480,20 @@ def test_the_token_inspector_shows_the_last_steps_group_with_its_gradients(task)
     at.slider(key="ti_update").set_value(3).run()
     trace = inspector_trace(at)
     g = step._rewards.shape[1]
-    assert len(trace["y"]) == g  # one row per completion of group 1
-    rows = sorted(range(g), key=lambda r: -float(step._rewards.reshape(-1)[r]))
+    assert len(trace["y"]) == g  # one row per completion of the group shown
+    group = at.number_input(key="ti_group").value - 1
+    rows = sorted(range(group * g, (group + 1) * g), key=lambda r: -float(step._rewards.reshape(-1)[r]))
     shown = values(trace["z"]).reshape(g, -1)
     expected = step.inspect(2).grad[rows].numpy()
     real = step.inspect(2).mask[rows].numpy() > 0
     np.testing.assert_allclose(shown[real], expected[real], rtol=1e-5, atol=1e-9)
     if task == "add":
         assert shown.shape[1] == 1  # one token a row
+
+
+def test_the_token_inspector_opens_on_the_first_group_with_reward_spread():
+    at = open_page({"tr_task": "times"})
+    click(at, "tr_step")
+    rewards = at.session_state["tr_last"]._rewards
+    spread = [bool(rewards[b].max() > rewards[b].min()) for b in range(rewards.shape[0])]
+    assert at.number_input(key="ti_group").value == (spread.index(True) + 1 if any(spread) else 1)
