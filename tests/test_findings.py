@@ -109,7 +109,7 @@ def test_links_point_at_pages_and_keys_that_exist():
 
 
 def test_the_real_samples():
-    data = Path(__file__).resolve().parent / "data"
+    data = Path(__file__).resolve().parents[1] / "app" / "samples"  # the real TRL and verl logs
     trl = fd.find(parse_log((data / "trl_trainer_state.json").read_bytes()))
     assert {"no_signal", "clip_zero", "truncated"} <= {f.key for f in trl}  # a random tiny model, num_iterations = 1
     verl = fd.find(parse_log((data / "verl_file_logger.jsonl").read_bytes()))

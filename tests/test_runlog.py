@@ -1,4 +1,4 @@
-"""Reading trainer logs (grpo_core.runlog): the real TRL, verl and CSV samples under tests/data, the same data
+"""Reading trainer logs (grpo_core.runlog): the real TRL and verl samples under app/samples and the CSV under tests/data, the same data
 in the other layouts, and every kind of bad input answered with a clear message or a warning, never a crash."""
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from grpo_core.runlog import (
 from grpo_core.training import TRAIN_METRIC_NAMES
 
 DATA = Path(__file__).resolve().parent / "data"
-TRL = DATA / "trl_trainer_state.json"
-VERL = DATA / "verl_file_logger.jsonl"
+SAMPLES = Path(__file__).resolve().parents[1] / "app" / "samples"  # the real logs, one copy, shipped with the app
+TRL = SAMPLES / "trl_trainer_state.json"
+VERL = SAMPLES / "verl_file_logger.jsonl"
 CSV = DATA / "wandb_export.csv"
 
 

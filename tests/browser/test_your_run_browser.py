@@ -16,7 +16,7 @@ from tests.support import chromium_page, require_chromium, streamlit_server, wai
 
 pytestmark = pytest.mark.browser
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+SAMPLES = Path(__file__).resolve().parents[2] / "app" / "samples"
 SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots"))
 FIRST_LOAD_MS = 120_000
 
@@ -49,7 +49,7 @@ def test_upload_a_trl_log_paste_a_config_and_a_bad_file():
         wait_app_idle(page, FIRST_LOAD_MS)
         page.get_by_text("The loss sits near 0 while the reward moves").first.wait_for(timeout=30_000)
 
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(DATA / "trl_trainer_state.json"))
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(SAMPLES / "trl_trainer_state.json"))
         page.get_by_text("Many groups give no learning signal").first.wait_for(timeout=60_000)
         wait_app_idle(page)
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot g.trace path.js-line').length > 3",

@@ -1,4 +1,4 @@
-"""Make tests/data/wandb_export.csv from tests/data/trl_trainer_state.json (run by hand, never by the tests).
+"""Make tests/data/wandb_export.csv from app/samples/trl_trainer_state.json (run by hand, never by the tests).
 
 The CSV has the layout of a Weights & Biases run export of a TRL run: a ``Step`` column and TRL's metrics
 with W&B's ``train/`` prefix (``train/reward``, ``train/kl``, ...), one row per logged step, blank cells where
@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    history = json.loads((HERE / "trl_trainer_state.json").read_text())["log_history"]
+    history = json.loads((HERE.parents[1] / "app" / "samples" / "trl_trainer_state.json").read_text())["log_history"]
     names = sorted({k for entry in history for k in entry if k != "step"})
     with open(HERE / "wandb_export.csv", "w", newline="") as out:
         writer = csv.writer(out)

@@ -1,4 +1,4 @@
-"""Make tests/data/trl_trainer_state.json with TRL's own GRPOTrainer (run by hand, never by the test suite).
+"""Make app/samples/trl_trainer_state.json with TRL's own GRPOTrainer (run by hand, never by the test suite).
 
 Nothing is downloaded: the policy is a tiny randomly initialised Llama built from a config, the tokenizer a
 character-level ``WordLevel`` one, the data set a few arithmetic-looking prompts made here. The reward is a
@@ -10,7 +10,7 @@ Run in a separate environment (never the app's .venv):
     python3.11 -m venv /tmp/trlvenv && /tmp/trlvenv/bin/pip install torch==2.13.0 trl==1.16.0
     /tmp/trlvenv/bin/python tests/data/make_trl_sample.py
 
-It writes ``trainer_state.json`` of the last checkpoint to tests/data/trl_trainer_state.json (about three
+It writes ``trainer_state.json`` of the last checkpoint to app/samples/trl_trainer_state.json (about three
 minutes on 2 CPU cores).
 """
 
@@ -33,7 +33,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 import trl
 from trl import GRPOConfig, GRPOTrainer
 
-OUT = Path(__file__).resolve().parent / "trl_trainer_state.json"
+OUT = Path(__file__).resolve().parents[2] / "app" / "samples" / "trl_trainer_state.json"  # one copy: the app shows it, the tests read it
 STEPS = 120
 CHARS = list("0123456789+= ")
 

@@ -1,4 +1,4 @@
-"""Make tests/data/verl_file_logger.jsonl with verl's own code (run by hand, never by the test suite).
+"""Make app/samples/verl_file_logger.jsonl with verl's own code (run by hand, never by the test suite).
 
 verl's trainer needs Ray workers, FSDP and an inference engine, which do not run here; what writes its log
 is ``verl.utils.tracking.FileLogger``, and what computes the numbers is verl's ``core_algos`` (GRPO
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-OUT = Path(__file__).resolve().parent / "verl_file_logger.jsonl"
+OUT = Path(__file__).resolve().parents[2] / "app" / "samples" / "verl_file_logger.jsonl"  # one copy: the app shows it, the tests read it
 os.environ["VERL_FILE_LOGGER_PATH"] = str(OUT)
 
 from verl import DataProto  # noqa: E402
