@@ -6,8 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from grpo_core.family import trl_code, verl_code
+from grpo_core.trainer_settings import Settings, parse_settings
 from safe_text import md
 
+#: Longest config a page compares (it travels in the page's URL).
+PASTE_MAX = 2_000
 TRAINERS = (("TRL 1.16 · GRPOConfig", trl_code, "python"), ("verl 0.9 · command-line overrides", verl_code, "bash"))
 
 
@@ -24,3 +27,36 @@ def draw(settings: dict, what: str) -> None:
         st.code(code, language=language)
         for note in notes:
             st.caption(md(note))
+
+
+def comparable_settings(text: str) -> Settings:
+    """``text`` read by :func:`~grpo_core.trainer_settings.parse_settings`, checked to select a valid loss
+    (``ValueError`` otherwise): a URL validator for a pasted config."""
+    settings = parse_settings(text)
+    settings.algorithm()
+    return settings
+
+
+def paste_box(key: str, max_chars: int = PASTE_MAX) -> str:
+    """A text area (bound to the URL as ``key``) for a TRL or verl config to compare; under it, the fields used
+    and not used. Returns the text when it selects a valid loss, else "" (after saying why)."""
+    text = st.text_area(
+        "A TRL GRPOConfig (JSON, YAML, GRPOConfig(...) or --flags) or verl overrides (key=value)", key=key,
+        max_chars=max_chars, height=90, bind="query-params",
+        placeholder="GRPOConfig(loss_type='dapo', beta=0.04, epsilon_high=0.28)",
+        help=f"Up to {max_chars:,} characters, read with safe parsers only (nothing is run); the loss they select "
+             "joins the comparison as \"yours\". Fields left out take the trainer's own defaults. The whole "
+             "list of used and unused fields, and a link to train with them, is on the Your run page.")
+    text = text.strip() if text else ""
+    if not text:
+        return ""
+    try:
+        settings = comparable_settings(text)
+    except ValueError as err:
+        st.error(f"These settings cannot be compared: {md(err)}", icon=":material/error:")
+        return ""
+    lines = [f"**Used ({settings.trainer}):** " + (md(", ".join(f for f, _ in settings.used)) or "none"), ""]
+    lines += [f"- not used: {md(name)}: {md(why)}" for name, why in settings.unused]
+    lines += [f"- left out here: {md(note)}" for note in settings.algorithm()[1]]
+    st.markdown("\n".join(lines))
+    return text

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from grpo_core.advantages import ADVANTAGE_ESTIMATORS
 from grpo_core.aggregation import AGGREGATIONS
+from grpo_core.family import Algorithm
 from grpo_core.kl import KL_ESTIMATORS_REGISTRY
 from grpo_core.loss import LOSS_TYPES
 from grpo_core.objectives import OBJECTIVES
@@ -88,6 +89,28 @@ class Settings:
     def config(self, base: TrainConfig | None = None) -> TrainConfig:
         """``base`` (default ``TrainConfig()``) with the changes; ``ValueError`` if they do not make a valid run."""
         return (base or TrainConfig()).replace(**self.changes)
+
+    def algorithm(self) -> tuple[Algorithm, list[str]]:
+        """The loss these settings select, as a member of the family named ``"yours"``, for a batch that has
+        no entropies and no truncated answers (the Algorithms page's), and one sentence for each setting
+        that such a batch cannot show (they are left out of the returned settings).
+
+        Raises:
+            ValueError: the settings do not make a valid run (as :meth:`config`).
+        """
+        loss = self.config().loss_settings()
+        left_out = []
+        if loss.pop("top_entropy_quantile") < 1:
+            left_out.append("top_entropy_quantile: a batch without the policy's entropies cannot pick the "
+                            "high-entropy tokens, so every token keeps its policy term here (Live training "
+                            "applies it).")
+        if loss.pop("mask_truncated_completions"):
+            left_out.append("mask_truncated_completions: no answer of this batch is truncated, so nothing would "
+                            "be masked (Live training applies it).")
+        fields = ", ".join(name for name, _ in self.used) or "none: the trainer's defaults"
+        idea = f"The loss your pasted {self.trainer} settings select (fields read: {fields})."
+        return Algorithm("yours", f"Your {self.trainer} settings", idea, (f"your {self.trainer} config", ""),
+                         loss), left_out
 
 
 # ------------------------------------------------------------------------------------------ reading text

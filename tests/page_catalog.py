@@ -34,7 +34,7 @@ _URL_PATH = re.compile(r"""url_path\s*=\s*["']([^"']+)["']""")
 _DEFAULT = re.compile(r"default\s*=\s*True")
 _TITLE = re.compile(r"""title\s*=\s*["']([^"']+)["']""")
 # A URL parameter a page names: a spec entry ("key": validator), or a hand-written one (set_param("key", ...)).
-_SPEC_KEY = re.compile(r"""["']([A-Za-z_][\w-]{0,40})["']\s*:\s*(?:urlstate\.|\w+\.decode\b|_?decode)""")
+_SPEC_KEY = re.compile(r"""["']([A-Za-z_][\w-]{0,40})["']\s*:\s*(?:urlstate\.|trainer_code\.|\w+\.decode\b|_?decode)""")
 _SET_PARAM_KEY = re.compile(r"""set_param\(\s*["']([A-Za-z_][\w-]{0,40})["']""")
 _BIND_KEY = re.compile(r"""key\s*=\s*f?["']([A-Za-z_][\w{}+ -]{0,40})["'][^()]{0,200}?bind\s*=\s*["']query-params""", re.S)
 

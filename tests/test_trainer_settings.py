@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from grpo_core import grpo_loss
-from grpo_core.family import ALGORITHMS, trl_config, verl_overrides
+from grpo_core import toy_batch as tb
+from grpo_core.family import ALGORITHMS, trl_code, trl_config, verl_code, verl_overrides
 from grpo_core.trainer_settings import MAX_TEXT, from_trl, from_verl, parse_settings
 from grpo_core.training import TrainConfig
 
@@ -254,3 +255,35 @@ def test_billion_laughs_yaml_is_bounded():
 def test_too_long_text_is_refused():
     with pytest.raises(ValueError, match="longer than"):
         parse_settings("beta: 0.1\n" * (MAX_TEXT // 5))
+
+
+# ------------------------------------------------------------------ the settings as a member of the family
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS.names()))
+def test_each_algorithms_trainer_code_read_back_is_the_same_loss_on_the_toy_batch(name):
+    preset = tb.PRESETS[tb.DEFAULT_PRESET]
+    batch = tb.build(preset.completions, rare=preset.rare)
+    expected = tb.evaluate(ALGORITHMS[name], batch)
+    read = 0
+    for make in (trl_code, verl_code):
+        code, _ = make(ALGORITHMS[name].settings)
+        if code is None:
+            continue
+        yours, left_out = parse_settings(code).algorithm()
+        assert yours.name == "yours" and not left_out
+        got = tb.evaluate(yours, batch)
+        assert got.loss == pytest.approx(expected.loss, rel=1e-6, abs=1e-9), (name, make.__name__)
+        torch.testing.assert_close(got.push, expected.push, rtol=1e-5, atol=1e-8)
+        read += 1
+    assert read, f"{name}: neither trainer's code could be read back"
+
+
+def test_settings_the_batch_cannot_show_are_left_out_and_said():
+    yours, left_out = parse_settings("GRPOConfig(top_entropy_quantile=0.2, mask_truncated_completions=True, "
+                                     "beta=0.04)").algorithm()
+    assert "top_entropy_quantile" not in yours.settings and "mask_truncated_completions" not in yours.settings
+    assert [n.split(":")[0] for n in left_out] == ["top_entropy_quantile", "mask_truncated_completions"]
+    assert yours.settings["beta"] == 0.04 and yours.settings["loss_type"] == "dapo"  # TRL 1.16's default
+    assert "beta" in yours.idea and yours.title == "Your TRL settings"
+

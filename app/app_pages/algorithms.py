@@ -17,6 +17,7 @@ import urlstate
 from editor_guard import edit_problem
 from grpo_core import toy_batch as tb
 from grpo_core.family import ALGORITHMS
+from grpo_core.trainer_settings import parse_settings
 
 NAMES = list(ALGORITHMS.names())
 DEFAULT_PICK = ["grpo", "dapo", "cispo_trl"]
@@ -24,14 +25,17 @@ EDITOR, BASE, GOOD, BASE_PRESET = "alg_editor", "alg_base", "alg_good", "alg_bas
 INSPECT = "alg_ti_"  # the token inspector's URL parameters: alg_ti_algo, alg_ti_colour
 _ARXIV = re.compile(r"\d{4}\.\d{4,5}")
 
+
+
 checked = urlstate.validate_params({
     "alg_pick": urlstate.subset_of(*NAMES, max_count=3),
     "alg_preset": urlstate.one_of(*tb.PRESETS),
     "alg_move": urlstate.float_in(*tb.MOVE_RANGE),
     "alg_batch": tb.decode,
-    f"{INSPECT}algo": urlstate.one_of(*NAMES),
+    "alg_config": trainer_code.comparable_settings,
+    f"{INSPECT}algo": urlstate.one_of(*NAMES, "yours"),
     **ti.url_spec(INSPECT, groups=False, updates=False, entropy=False),
-}, max_len={"alg_batch": tb.MAX_ENCODED})
+}, max_len={"alg_batch": tb.MAX_ENCODED, "alg_config": trainer_code.PASTE_MAX})
 
 
 def load(completions: tuple, preset: str) -> None:
@@ -41,24 +45,31 @@ def load(completions: tuple, preset: str) -> None:
     st.session_state.pop(EDITOR, None)
 
 
+def lineup(names: tuple[str, ...], yours: str) -> list:
+    """The picked members of the family, then the loss of the pasted settings (``yours``, "" for none)."""
+    algos = [ALGORITHMS[n] for n in names]
+    return algos + [parse_settings(yours).algorithm()[0]] if yours else algos
+
+
 @st.cache_resource(max_entries=64, show_spinner=False)
-def sweep_view(names: tuple[str, ...]):
-    """The along-the-ratio figure and its checked sentences for ``names``. Cached (building the figure is
-    most of a rerun; it depends on the picked names only); ``cache_resource`` hands out the same objects,
-    which nothing mutates (``st.plotly_chart`` only serialises)."""
-    algos, ratios = [ALGORITHMS[n] for n in names], tb.ratio_grid()
+def sweep_view(names: tuple[str, ...], yours: str):
+    """The along-the-ratio figure and its checked sentences for ``names`` (and ``yours``). Cached (building the
+    figure is most of a rerun; it depends on the picked names only); ``cache_resource`` hands out the same
+    objects, which nothing mutates (``st.plotly_chart`` only serialises)."""
+    algos, ratios = lineup(names, yours), tb.ratio_grid()
     curves = {a.name: tb.sweep(a, ratios) for a in algos}
     figure = charts.objective_sweeps(ratios, [(a.title, curves[a.name]) for a in algos], key="alg-sweeps")
     return figure, [s for a in algos for s in tb.sweep_sentences(a, ratios, curves[a.name])]
 
 
 @st.cache_resource(max_entries=128, show_spinner=False)
-def batch_view(names: tuple[str, ...], table: tuple, preset: str, move: float):
+def batch_view(names: tuple[str, ...], yours: str, table: tuple, preset: str, move: float):
     """The batch, each algorithm's :class:`~grpo_core.toy_batch.BatchResult` on it, and the push heatmaps."""
     batch = tb.build(table, move=move, rare=tb.PRESETS[preset].rare)
-    results = {n: tb.evaluate(ALGORITHMS[n], batch) for n in names}
+    algos = {a.name: a for a in lineup(names, yours)}
+    results = {n: tb.evaluate(a, batch) for n, a in algos.items()}
     padding = batch.mask.numpy() == 0
-    panels = [(ALGORITHMS[n].title, np.where(padding, np.nan, results[n].push.numpy())) for n in names]
+    panels = [(a.title, np.where(padding, np.nan, results[n].push.numpy())) for n, a in algos.items()]
     labels = [f"#{i + 1} · reward {c.reward:g}" for i, c in enumerate(table)]
     return batch, results, charts.push_heatmaps(panels, labels, key="alg-pushes")
 
@@ -74,7 +85,7 @@ def card(algo, differ: list[str]) -> None:
     st.markdown(md(algo.idea))
     title, arxiv = algo.paper
     link = f"[{md(title)}](https://arxiv.org/abs/{arxiv})" if _ARXIV.fullmatch(arxiv) else md(title)
-    st.markdown(f"Paper: {link}")
+    st.markdown(f"{'Paper' if arxiv else 'From'}: {link}")
 
     def term(aspect: str, label: str) -> None:
         mark = f" :orange-badge[≠ {aspect}]" if aspect in differ else ""
@@ -104,7 +115,9 @@ picked = st.multiselect(
          "objective, aggregation and advantage estimator it is made of.")
 if not picked:
     st.info("Pick at least one algorithm (two or three to compare); the default three are shown until you do.")
-algos = [ALGORITHMS[n] for n in (picked or DEFAULT_PICK)]
+with st.expander("Compare your own trainer settings"):
+    yours = trainer_code.paste_box("alg_config")
+algos = lineup(tuple(picked or DEFAULT_PICK), yours)
 differ = tb.differences(algos)
 if len(algos) > 1:
     same = [a for a in tb.ASPECTS if a not in differ]
@@ -118,8 +131,8 @@ for column, algo in zip(st.columns(len(algos), gap="medium"), algos):
         card(algo, differ)
 
 st.header("Along the ratio", divider="gray", anchor=False)
-names = tuple(a.name for a in algos)
-sweep_figure, sentences = sweep_view(names)
+names = tuple(picked or DEFAULT_PICK)
+sweep_figure, sentences = sweep_view(names, yours)
 st.plotly_chart(sweep_figure, key="alg_sweep_chart", theme=None, config={"displaylogo": False})
 st.markdown(
     "One token of one completion, its log-prob moved so that its ratio is r (π_old = e^−1). Top: the "
@@ -179,7 +192,7 @@ with left:
                f"{tb.MAX_COMPLETIONS} of them.")
     urlstate.set_param("alg_batch", None if table == preset.completions else tb.encode(table))
 
-batch, results, push_figure = batch_view(names, table, preset_title, move)
+batch, results, push_figure = batch_view(names, yours, table, preset_title, move)
 with right:
     for column, algo in zip(st.columns(len(algos)), algos):
         column.metric(f"loss · {algo.name}", f"{results[algo.name].loss:.4g}",
@@ -203,10 +216,11 @@ st.dataframe(pd.DataFrame(frame), hide_index=True, width="stretch", column_confi
 
 st.subheader("Token by token", anchor=False)
 which, colour = st.columns(2)
+by_name = {a.name: a for a in algos}
 inspected = which.selectbox(
-    "Algorithm to inspect", names, key=f"{INSPECT}algo", bind="query-params",
-    help="Which of the picked algorithms the token inspector below shows the batch under.") or names[0]
-ti.draw(ti.ToySource(batch, ALGORITHMS[inspected], results[inspected].terms), key="alg_inspector", prefix=INSPECT,
+    "Algorithm to inspect", list(by_name), key=f"{INSPECT}algo", bind="query-params",
+    help="Which of the picked algorithms the token inspector below shows the batch under.") or algos[0].name
+ti.draw(ti.ToySource(batch, by_name[inspected], results[inspected].terms), key="alg_inspector", prefix=INSPECT,
         controls=[colour])
 
 st.header("Use these settings", divider="gray", anchor=False)

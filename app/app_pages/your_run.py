@@ -11,6 +11,7 @@ import streamlit as st
 
 import charts
 from safe_text import md
+import trainer_code
 import training_controls as tc
 import urlstate
 from explanations import LOG_EXPLAIN
@@ -136,6 +137,12 @@ def settings_section() -> None:
              for k, v in widgets.items() if k in (*tc.ALGORITHM_KEYS, "tr_G")}
     st.page_link(PAGE_FILES["training"], label="Live training with these settings", query_params=query,
                  icon=":material/play_arrow:")
+    if len(text) <= trainer_code.PASTE_MAX:
+        st.page_link(PAGE_FILES["algorithms"], label="Compare with the family on the Algorithms page",
+                     query_params={"alg_config": text}, icon=":material/compare:")
+    else:
+        st.caption(f"The Algorithms page compares settings of up to {trainer_code.PASTE_MAX:,} characters (they "
+                   "travel in its URL); paste only the loss fields there.")
 
 
 # ------------------------------------------------------------------------------------------------ page

@@ -18,6 +18,7 @@ from grpo_core import grpo_loss, loss_terms
 from grpo_core import toy_batch as tb
 from grpo_core.family import ALGORITHMS
 from grpo_core.objectives import objective_along_ratio
+from grpo_core.trainer_settings import parse_settings
 
 PAGE = "app_pages/algorithms.py"
 DEFAULT = ["grpo", "dapo", "cispo_trl"]
@@ -423,6 +424,50 @@ def test_trl_cannot_run_gmpo_and_says_why():
     whys = [plain(i.value) for i in at.info if "cannot run" in i.value]
     assert any(w.startswith("TRL cannot run GMPO") and "TRL has no loss_type" in w for w in whys)
     assert any("actor_rollout_ref.actor.policy_loss.loss_mode=geo_mean" in c.value for c in at.code)
+
+
+def test_pasted_trl_settings_join_the_comparison_as_the_loss_they_select():
+    # TRL's DAPO config, as a user pastes it: the same loss as the family's dapo, under a fourth card
+    at = open_page()
+    at.text_area(key="alg_config").input("GRPOConfig(loss_type='dapo', epsilon_high=0.28, output_dir='<b>x</b>')")
+    rerun(at)
+    shown = metrics(at)
+    assert list(shown) == [f"loss · {n}" for n in (*DEFAULT, "yours")]
+    assert shown["loss · yours"] == shown["loss · dapo"]
+    assert "Your TRL settings" in [plain(s.value) for s in at.subheader]
+    (used,) = [plain(m.value) for m in at.markdown if m.value.startswith("**Used")]
+    assert used.startswith("**Used (TRL):** loss_type, epsilon_high") and "not used: output_dir" in used
+    assert "<b>" not in used.replace("<b>x</b>", "") and "\\<b" not in used
+    at.selectbox(key="alg_ti_algo").set_value("yours")
+    rerun(at)
+    assert "Your TRL settings" in figure(at, "alg_inspector_grid")["layout"]["title"]["text"]
+
+
+def test_verl_overrides_from_a_link_are_compared_and_what_the_batch_cannot_show_is_said():
+    overrides = ("actor_rollout_ref.actor.policy_loss.loss_mode=cispo actor_rollout_ref.actor.use_kl_loss=true "
+                 "actor_rollout_ref.actor.kl_loss_coef=0.04")
+    at = open_page(alg_pick=["grpo"], alg_config=overrides)
+    assert not at.warning
+    assert list(metrics(at)) == ["loss · grpo", "loss · yours"]
+    yours, _ = parse_settings(overrides).algorithm()
+    expected = tb.evaluate(yours, batch_for(tb.DEFAULT_PRESET)).loss
+    assert metrics(at)["loss · yours"] == f"{expected:.4g}"
+    assert any("CISPO (verl)" in plain(m.value) for m in at.markdown)
+    at = open_page(alg_config="GRPOConfig(top_entropy_quantile=0.2)")
+    (used,) = [plain(m.value) for m in at.markdown if m.value.startswith("**Used")]
+    assert "left out here: top_entropy_quantile" in used
+
+
+@pytest.mark.parametrize("text", ["<script>alert(1)</script>", "beta: [1, 2", "x" * 2500])
+def test_settings_that_cannot_be_read_change_nothing(text):
+    at = open_page(alg_config=text)
+    assert [w.value for w in at.warning] and "<script" not in at.warning[0].value
+    assert list(metrics(at)) == [f"loss · {n}" for n in DEFAULT]
+    at = open_page()
+    at.text_area(key="alg_config").input(text[:2000])
+    rerun(at)
+    assert [e.value for e in at.error if "cannot be compared" in e.value]
+    assert list(metrics(at)) == [f"loss · {n}" for n in DEFAULT]
 
 
 # ---------------------------------------------------------------------------------------- the URL

@@ -177,6 +177,10 @@ def test_a_trl_config_is_listed_and_linked_to_live_training():
                                                         "TRL", "true")
     for key, value in query.items():  # every value is one the live page's URL check accepts
         tc.URL_SPEC[key](value)
+    (link,) = [p.proto for p in at.get("page_link") if "Algorithms" in p.proto.label]
+    assert link.page == "algorithms"
+    (text,) = urllib.parse.parse_qs(link.query_string)["alg_config"]
+    assert text.startswith("GRPOConfig(loss_type='dapo'")  # the text itself: the Algorithms page reads it again
 
 
 def test_verl_overrides_link_with_verl_vocabulary():
