@@ -2,13 +2,75 @@
 
 Colours are Okabe & Ito's colour-blind-safe palette. Sign is never colour alone: positive bars are solid
 blue, negative bars are vermilion *and* hatched, zero is grey, and values are printed on the bars.
+
+Figures are built as Plotly's plain JSON specs (:class:`PlainFigure`), not from graph objects: building and
+validating graph objects was most of a page's rerun (issue 11). Specs are written in Plotly's canonical
+form (nested dicts, no ``a_b`` shorthand, no ``None`` values) so that they are exactly what graph objects
+would have produced; tests/app/test_charts_plain.py holds every page's figures to that.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 
+import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
+import plotly.io as pio
+# What Figure.to_dict() itself uses (convert_to_base64), so that typed arrays come out byte for byte the same.
+from _plotly_utils.basevalidators import is_homogeneous_array
+from _plotly_utils.utils import is_skipped_key, plotlyjsShortTypes, to_typed_array_spec
+
+
+class PlainFigure(go.Figure):
+    """A figure held as its finished spec, ``{"data": [...], "layout": {...}}``, numpy arrays already as
+    Plotly's base64 typed arrays.
+
+    A ``go.Figure`` on purpose, and without its ``__init__``: ``st.plotly_chart`` treats a ``go.Figure`` as
+    validated and only calls ``to_dict()``, while a plain dict it validates by building a ``go.Figure`` from
+    it (Streamlit 1.67, ``plotly.tools.return_figure_from_figure_or_data``); ``plotly.io.to_json`` likewise.
+    So neither building the figure nor drawing it runs a validator or a deep copy. Only ``to_dict()``
+    (and ``to_plotly_json()``) work; the spec is shared, not copied, so nothing may change it once built
+    (the figure caches hand the same object to every session).
+    """
+
+    def __init__(self, data: list[dict], layout: dict):  # no super().__init__(): its validation is what this skips
+        spec = {"data": [_finish(trace) for trace in data], "layout": _finish(layout)}
+        object.__setattr__(self, "_spec", spec)
+
+    def to_dict(self) -> dict:
+        return self._spec
+
+    to_plotly_json = to_dict
+
+    def __repr__(self) -> str:
+        return f"PlainFigure({len(self._spec['data'])} traces)"
+
+
+#: The "none" template as Plotly resolves ``template="none"`` (what graph objects put in a figure).
+NO_TEMPLATE = pio.templates["none"].to_plotly_json()
+
+
+def _finish(value, key: str = ""):
+    """A copy of ``value`` as graph objects would send it: ``None`` entries dropped at any depth of dicts,
+    numpy arrays as base64 typed arrays. Plotly's ``convert_to_base64`` walks every element of every list;
+    this one walks only lists of dicts (traces, shapes, annotations), where alone it could convert anything:
+    walking a long series element by element was most of a figure's building."""
+    if isinstance(value, dict):
+        return {k: _finish(v, k) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_finish(v) for v in value] if value and isinstance(value[0], dict) else value
+    if isinstance(value, (str, int, float)) or is_skipped_key(key):
+        return value
+    short = plotlyjsShortTypes.get(str(getattr(value, "dtype", "")))
+    if short and isinstance(value, np.ndarray) and value.size:
+        # to_typed_array_spec's own result for these dtypes, without its detour through narwhals (~0.3 ms an array)
+        spec = {"dtype": short, "bdata": base64.b64encode(value.copy(order="C")).decode("ascii")}
+        if value.ndim > 1:
+            spec["shape"] = str(value.shape)[1:-1]
+        return spec
+    return to_typed_array_spec(value) if is_homogeneous_array(value) else value
 
 OKABE_ITO = {
     "blue": "#0072B2",
@@ -83,7 +145,7 @@ def rewards_by_group(
     *,
     height: int = HEIGHT,
     key: str = "rewards",
-) -> go.Figure:
+) -> PlainFigure:
     """Reward bars per group, with each group's mean (solid dash) and mean ± std (dotted dashes).
 
     Built with :func:`house_layout` (the house style without template validation): a reward edit is a new
@@ -91,29 +153,29 @@ def rewards_by_group(
     """
     sizes = [len(r) for r in rewards]
     flat = [v for group in rewards for v in group]
-    data = [go.Bar(
-        x=_group_axis(group_labels, sizes), y=flat, name="reward", marker_color=OKABE_ITO["sky"],
+    data = [dict(
+        type="bar", x=_group_axis(group_labels, sizes), y=flat, name="reward", marker=dict(color=OKABE_ITO["sky"]),
         customdata=[h for group in hover for h in group],
         hovertemplate="%{customdata}<br>reward %{y:.3f}<extra></extra>",
     )]
     # Markers are horizontal dashes so that a group of one (a single point, no line) still shows its mean.
     x, y = _gapped(group_labels, [[m] * n for m, n in zip(means, sizes)])
-    data.append(go.Scatter(
-        x=x, y=y, name="group mean", mode="lines+markers", line=dict(color=OKABE_ITO["black"], width=3),
+    data.append(dict(
+        type="scatter", x=x, y=y, name="group mean", mode="lines+markers", line=dict(color=OKABE_ITO["black"], width=3),
         marker=dict(symbol="line-ew-open", size=28, line=dict(width=3, color=OKABE_ITO["black"])),
         hovertemplate="mean %{y:.3f}<extra></extra>",
     ))
     for sign, name in ((1, "mean + std"), (-1, "mean − std")):
         x, y = _gapped(group_labels, [[m + sign * s] * n for m, s, n in zip(means, stds, sizes)])
-        data.append(go.Scatter(
-            x=x, y=y, name="mean ± std", legendgroup="std", showlegend=sign == 1, mode="lines+markers",
+        data.append(dict(
+            type="scatter", x=x, y=y, name="mean ± std", legendgroup="std", showlegend=sign == 1, mode="lines+markers",
             line=dict(color=OKABE_ITO["orange"], width=3, dash="dot"),
             marker=dict(symbol="line-ew-open", size=28, line=dict(width=3, color=OKABE_ITO["orange"])),
             hovertemplate=f"{name} %{{y:.3f}}<extra></extra>",
         ))
     layout = house_layout(title="Rewards", height=height, key=key, xaxis=dict(showgrid=False),
-                          yaxis=dict(title="reward"), bargap=0.25)
-    return go.Figure(data=data, layout=layout)
+                          yaxis=dict(title=dict(text="reward")), bargap=0.25)
+    return PlainFigure(data, layout)
 
 
 def advantages_by_group(
@@ -125,12 +187,12 @@ def advantages_by_group(
     height: int = HEIGHT,
     key: str = "advantages",
     show_values: bool = True,
-) -> go.Figure:
+) -> PlainFigure:
     """Advantage bars per group, sign encoded by colour *and* hatching, values printed on the bars."""
     sizes = [len(a) for a in advantages]
     flat = [v for group in advantages for v in group]
-    bars = go.Bar(
-        x=_group_axis(group_labels, sizes), y=flat, name="advantage",
+    bars = dict(
+        type="bar", x=_group_axis(group_labels, sizes), y=flat, name="advantage",
         marker=dict(color=sign_colors(flat), pattern=dict(shape=sign_patterns(flat), fillmode="overlay",
                                                            fgcolor="white", size=8)),
         # Plain "0.87"/"-0.87": the sign is already in the bar's side, colour and hatching; shorter labels fit
@@ -143,12 +205,12 @@ def advantages_by_group(
     peak = max((abs(v) for v in flat), default=0.0) or 1.0
     layout = house_layout(
         title=title, height=height, key=key, xaxis=dict(showgrid=False),
-        yaxis=dict(title="advantage", range=[-1.25 * peak, 1.25 * peak]),
+        yaxis=dict(title=dict(text="advantage"), range=[-1.25 * peak, 1.25 * peak]),
         bargap=0.25, showlegend=False,
         shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=0, y1=0,
                      line=dict(color=OKABE_ITO["black"], width=1))],
     )
-    return go.Figure(data=[bars], layout=layout)
+    return PlainFigure([bars], layout)
 
 
 def subplot_grid(
@@ -164,7 +226,7 @@ def subplot_grid(
 
     What ``plotly.subplots.make_subplots`` does, without its cost (~18 ms per call, measured: it dominated
     a page's rerun). Axes carry :func:`house_layout`'s white-axis style, so pass the dict on as
-    ``go.Figure(data, layout=house_layout(..., **grid_layout))`` (merge your own keys in first: building a
+    ``PlainFigure(data, house_layout(..., **grid_layout))`` (merge your own keys in first: building a
     figure in one go is much cheaper than many ``update_layout``/``add_shape`` calls). Columns share their
     x axis (zoom one panel, the panels below follow); only the bottom row shows x tick labels. ``titles``
     (row-major) go above each panel, as ``layout["annotations"]``. Add traces with ``xaxis=xref,
@@ -204,7 +266,7 @@ _WHITE_AXIS = dict(gridcolor="#EBF0F8", linecolor="#EBF0F8", zerolinecolor="#EBF
 
 def house_layout(*, title: str | None = None, height: int = HEIGHT, key: str = "", xaxis: dict | None = None,
                  yaxis: dict | None = None, **overrides) -> dict:
-    """The house style as a plain ``layout`` dict for ``go.Figure(data, layout=...)``.
+    """The house style as a plain ``layout`` dict for ``PlainFigure(data, layout)``.
 
     Okabe-Ito palette, projector-sized fonts, margins, legend and ``uirevision`` (``key``: the user's zoom
     survives reruns until it changes), with ``template="none"`` and plotly_white's few visible settings
@@ -213,7 +275,7 @@ def house_layout(*, title: str | None = None, height: int = HEIGHT, key: str = "
     matters for charts redrawn several times a second. ``overrides`` replace top-level keys.
     """
     layout = dict(
-        template="none", plot_bgcolor="white", paper_bgcolor="white", hovermode="closest",
+        template=NO_TEMPLATE, plot_bgcolor="white", paper_bgcolor="white", hovermode="closest",
         title=dict(text=title, x=0.0, xanchor="left") if title else None,
         height=height,
         font=dict(size=FONT_SIZE, color="#2a3f5f"),
@@ -221,7 +283,7 @@ def house_layout(*, title: str | None = None, height: int = HEIGHT, key: str = "
         margin=dict(l=60, r=20, t=60 if title else 20, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1.0),
         uirevision=key or title or "grpo",
-        hoverlabel=dict(font_size=FONT_SIZE - 2),
+        hoverlabel=dict(font=dict(size=FONT_SIZE - 2)),
         xaxis={**_WHITE_AXIS, **(xaxis or {})},
         yaxis={**_WHITE_AXIS, **(yaxis or {})},
     )
@@ -239,17 +301,21 @@ def thin(count: int, max_points: int = 400):
     return np.unique(np.linspace(0, count - 1, max_points).round().astype(np.int64))
 
 
+#: Plotly's "Cividis" as the stops graph objects would resolve the name to: ordered and colour-blind safe.
+CIVIDIS = [[i / (len(pc.sequential.Cividis) - 1), c] for i, c in enumerate(pc.sequential.Cividis)]
+
+
 def answer_distribution_heatmap(steps, probs, answers: Sequence[str], right: int, *, title: str,
-                                height: int = 420, key: str = "") -> go.Figure:
+                                height: int = 420, key: str = "") -> PlainFigure:
     """Probability of each answer (rows) at each step (columns); ``probs`` is ``(steps, answers)``. The right
     answer's row is outlined and labelled. Cividis: ordered and colour-blind safe."""
     import numpy as np
 
-    fig = go.Figure(go.Heatmap(
-        x=steps, y=list(answers), z=np.asarray(probs, dtype=np.float32).T, zmin=0.0, zmax=1.0,
-        colorscale="Cividis", colorbar=dict(title=dict(text="P"), thickness=14),
+    return PlainFigure([dict(
+        type="heatmap", x=steps, y=list(answers), z=np.asarray(probs, dtype=np.float32).T, zmin=0.0, zmax=1.0,
+        colorscale=CIVIDIS, colorbar=dict(title=dict(text="P"), thickness=14),
         hovertemplate="step %{x}<br>answer %{y}<br>P = %{z:.3f}<extra></extra>",
-    ), layout=house_layout(
+    )], house_layout(
         title=title, height=height, key=key, xaxis=dict(title=dict(text="step")),
         yaxis=dict(title=dict(text="answer token"), type="category", gridcolor="rgba(0,0,0,0)"),
         shapes=[dict(type="rect", xref="x domain", x0=0, x1=1, yref="y", y0=right - 0.5, y1=right + 0.5,
@@ -258,27 +324,27 @@ def answer_distribution_heatmap(steps, probs, answers: Sequence[str], right: int
                           y=right + 0.5, yanchor="bottom", showarrow=False, font=dict(color=OKABE_ITO["black"]),
                           bgcolor="rgba(255,255,255,0.85)")],
     ))
-    return fig
 
 
-def runs_overlay(runs: Sequence[tuple], *, title: str, y_title: str, height: int = 380, key: str = "") -> go.Figure:
+def runs_overlay(runs: Sequence[tuple], *, title: str, y_title: str, x_title: str = "step", height: int = 380,
+                 key: str = "") -> PlainFigure:
     """One line per ``(label, steps, values)`` run, colour *and* dash differing; labels in a legend below."""
     dashes = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
     traces = [
-        go.Scatter(x=steps, y=values, mode="lines", name=plain_label(label, 90),
+        dict(type="scatter", x=steps, y=values, mode="lines", name=plain_label(label, 90),
                    line=dict(color=SERIES[i % len(SERIES)], width=2.5, dash=dashes[i % len(dashes)]))
         for i, (label, steps, values) in enumerate(runs)
     ]
-    return go.Figure(traces, layout=house_layout(
-        title=title, height=height + 26 * len(runs), key=key, xaxis=dict(title=dict(text="step")),
+    return PlainFigure(traces, house_layout(
+        title=title, height=height + 26 * len(runs), key=key, xaxis=dict(title=dict(text=x_title)),
         yaxis=dict(title=dict(text=y_title)), showlegend=True,
-        legend=dict(orientation="v", yanchor="top", y=-0.18, xanchor="left", x=0.0, font_size=FONT_SIZE - 2),
+        legend=dict(orientation="v", yanchor="top", y=-0.18, xanchor="left", x=0.0, font=dict(size=FONT_SIZE - 2)),
         margin=dict(l=60, r=20, t=60, b=70 + 26 * len(runs)),
     ))
 
 
 def training_dashboard(steps, panels: Sequence[tuple], *, cols: int = 2, panel_height: int = 230,
-                       key: str = "training", band_name: str = "± group std") -> go.Figure:
+                       key: str = "training", band_name: str = "± group std") -> PlainFigure:
     """The live-training curves as **one** figure: a grid of panels sharing the step axis.
 
     ``panels`` is a sequence of ``(title, {line name: values}, band)`` with ``band`` ``None`` or
@@ -298,9 +364,9 @@ def training_dashboard(steps, panels: Sequence[tuple], *, cols: int = 2, panel_h
             grid["yaxis" + yref[1:]]["rangemode"] = "nonnegative"
         if band is not None:
             low, high = band
-            traces.append(go.Scatter(x=steps, y=high, mode="lines", line=dict(width=0), hoverinfo="skip",
+            traces.append(dict(type="scatter", x=steps, y=high, mode="lines", line=dict(width=0), hoverinfo="skip",
                                      showlegend=False, xaxis=xref, yaxis=yref))
-            traces.append(go.Scatter(x=steps, y=low, mode="lines", line=dict(width=0), fill="tonexty",
+            traces.append(dict(type="scatter", x=steps, y=low, mode="lines", line=dict(width=0), fill="tonexty",
                                      fillcolor="rgba(0, 114, 178, 0.18)", name=band_name, hoverinfo="skip",
                                      xaxis=xref, yaxis=yref))
         for i, (name, values) in enumerate(series.items()):
@@ -308,7 +374,7 @@ def training_dashboard(steps, panels: Sequence[tuple], *, cols: int = 2, panel_h
             if len(series) > 1:
                 colour = SERIES[legend_colour % len(SERIES)]
                 legend_colour += 1
-            traces.append(go.Scatter(x=steps, y=values, mode="lines", name=name, xaxis=xref, yaxis=yref,
+            traces.append(dict(type="scatter", x=steps, y=values, mode="lines", name=name, xaxis=xref, yaxis=yref,
                                      showlegend=len(series) > 1,
                                      line=dict(color=colour, width=2.2, dash=dashes[i % len(dashes)]),
                                      hovertemplate=f"{plain_label(name)}: %{{y:.4g}}<extra>step %{{x}}</extra>"))
@@ -321,7 +387,7 @@ def training_dashboard(steps, panels: Sequence[tuple], *, cols: int = 2, panel_h
     layout = house_layout(height=rows * panel_height + 120, key=key, showlegend=True,
                           margin=dict(l=55, r=15, t=40, b=50),
                           legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (rows * panel_height),
-                                      xanchor="left", x=0.0, font_size=FONT_SIZE - 3))
+                                      xanchor="left", x=0.0, font=dict(size=FONT_SIZE - 3)))
     for name, axis in grid.items():
         if name.startswith(("xaxis", "yaxis")):
             # Plotly's default for these axes ("hide past div") measures every tick label's box at each
@@ -329,7 +395,7 @@ def training_dashboard(steps, panels: Sequence[tuple], *, cols: int = 2, panel_h
             # Chromium (bench/bench_browser.py).
             axis["ticklabeloverflow"] = "allow"
     layout.update(grid)
-    return go.Figure(traces, layout=layout)
+    return PlainFigure(traces, layout)
 
 
 def training_panels(m: dict, kl_estimator: str) -> list[tuple]:
@@ -356,10 +422,14 @@ CLIP_MARKS = {1: "▲", -1: "▼", 0: ""}
 
 def token_grid(values, texts: Sequence[Sequence[str]], hover: Sequence[Sequence[str]], clip_side,
                row_labels: Sequence[str], *, neutral: float, label: str, title: str | None = None,
-               key: str = "") -> go.Figure:
+               key: str = "") -> PlainFigure:
     """Tokens as cells (rows: completions, columns: positions), coloured by ``values (R, T)`` on a diverging
     scale centred on ``neutral``; each cell shows its token's text, ▲/▼ for a token clipped at the high/low
-    side (never colour alone), and ``hover`` on mouse-over. Empty ``texts`` cells are padding (blank)."""
+    side (never colour alone), and ``hover`` on mouse-over. Empty ``texts`` cells are padding (blank).
+
+    A second trace, one invisible marker per real token in row-major order, is what a click selects
+    (Plotly gives heatmaps no selection); the selected token is framed. Its point index ``k`` is the ``k``-th
+    real token, row by row."""
     import numpy as np
 
     z = np.asarray(values, dtype=np.float64)
@@ -379,14 +449,114 @@ def token_grid(values, texts: Sequence[Sequence[str]], hover: Sequence[Sequence[
     )
     if title:
         layout["title"].update(yref="container", y=1.0, yanchor="top", pad=dict(t=12))
-    layout["hoverlabel"] = dict(font_size=FONT_SIZE - 2, align="left", bgcolor="white", bordercolor="#2a3f5f")
-    return go.Figure(go.Heatmap(
-        z=z, x=[str(i + 1) for i in range(z.shape[1])], y=list(row_labels), zmid=neutral,
+    layout["hoverlabel"] = dict(font=dict(size=FONT_SIZE - 2), align="left", bgcolor="white", bordercolor="#2a3f5f")
+    return PlainFigure([dict(
+        type="heatmap", z=z, x=[str(i + 1) for i in range(z.shape[1])], y=list(row_labels), zmid=neutral,
         zmin=neutral - spread, zmax=neutral + spread, colorscale=DIVERGING, text=cells,
         texttemplate="%{text}", textfont=dict(size=FONT_SIZE), customdata=np.asarray(hover, dtype=object),
         hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2,
         colorbar=dict(title=dict(text=label, side="right"), thickness=14),
-    ), layout=layout)
+    ), dict(
+        type="scatter", mode="markers", x=[str(c + 1) for r, c in zip(*np.nonzero(real))],
+        y=[row_labels[r] for r in np.nonzero(real)[0]], customdata=[hover[r][c] for r, c in zip(*np.nonzero(real))],
+        hovertemplate="%{customdata}<extra></extra>", showlegend=False, name="tokens",
+        marker=dict(symbol="square-open", size=34, color=OKABE_ITO["black"], line=dict(width=4), opacity=0),
+        selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=0)),
+    )], layout)
+
+
+# --- Ratio and clipping page: the clipped objective and its gradients along the ratio, and the reader's point. ---
+
+#: The second line of the gradient panels: what backpropagation hands the policy's log-probability.
+LOG_GRADIENT_NAME = "r·dJ/dr = ∂J/∂log π (what backprop sees)"
+
+
+def clip_panels(curves: dict, point, *, ratio: float, advantage: float, region: tuple[float, float],
+                delta: float | None, x_max: float, key: str = "ratio-clipping") -> PlainFigure:
+    """The objective J (top) and its gradients dJ/dr and r·dJ/dr (bottom) along the ratio, A > 0 | A < 0.
+
+    ``curves`` maps the sign (1, -1) to a ``grpo_core.curves.SurrogateCurve``; ``point`` is the reader's
+    ``ClipStatus`` at ``(ratio, advantage)``, marked on the panels of its sign. ``region`` is the trust
+    region ``(1 − ε, 1 + ε_high)``, shaded in every panel; ``delta`` (dual clip) is a dotted line in the
+    A < 0 panels.
+    """
+    low, high = region
+    magnitude = abs(advantage) if advantage != 0 else 1.0
+    # Both gradient panels share one scale, wide enough for r·dJ/dr, which grows with r where J follows r·A.
+    gradient_reach = max(magnitude, *(curves[s].log_gradient.abs().max().item() for s in (1, -1)))
+    layout, grid = subplot_grid(
+        2, 2, row_heights=[0.64, 0.36],
+        titles=(f"A = +{magnitude:g} (better than the group)", f"A = −{magnitude:g} (worse than the group)"),
+    )
+    x = curves[1].ratio.numpy()
+    point_col = 0 if advantage == 0 else 1 if advantage > 0 else 2
+    marker = dict(size=16, symbol="diamond", color=OKABE_ITO["black"], line=dict(color="white", width=2))
+    traces, shapes, axes = [], [], {}
+    for col, sign in ((1, 1), (2, -1)):
+        curve = curves[sign]
+        first = col == 1
+        (xo, yo), (xg, yg) = grid[(1, col)], grid[(2, col)]
+        for xref, yref in ((xo, yo), (xg, yg)):
+            shapes.append(dict(type="rect", x0=low, x1=high, xref=xref, y0=0, y1=1, yref=f"{yref} domain",
+                               fillcolor=REGION_FILL, line=dict(width=0), layer="below"))
+            shapes.append(dict(type="line", x0=1, x1=1, xref=xref, y0=0, y1=1, yref=f"{yref} domain",
+                               line=dict(color=NEUTRAL, width=1), layer="below"))
+            if delta is not None and sign < 0:
+                shapes.append(dict(type="line", x0=delta, x1=delta, xref=xref, y0=0, y1=1, yref=f"{yref} domain",
+                                   line=dict(color=OKABE_ITO["black"], width=2, dash="dot")))
+        traces.append(dict(
+            type="scatter", x=x, y=curve.unclipped.numpy(), xaxis=xo, yaxis=yo, name="unclipped r·A",
+            legendgroup="unclipped", showlegend=first, line=dict(color=NEUTRAL, dash="dash", width=2),
+            hoverinfo="skip",
+        ))
+        traces.append(dict(
+            type="scatter", x=x, y=curve.objective.numpy(), xaxis=xo, yaxis=yo, name="clipped objective J(r)",
+            legendgroup="objective", showlegend=first, line=dict(color=OKABE_ITO["orange"], width=4),
+            hovertemplate="r = %{x:.2f}<br>J = %{y:.3f}<extra></extra>",
+        ))
+        traces.append(dict(
+            type="scatter", x=x, y=curve.gradient.numpy(), xaxis=xg, yaxis=yg, name="dJ/dr (autograd)",
+            legendgroup="gradient", showlegend=first, line=dict(color=OKABE_ITO["blue"], width=3),
+            hovertemplate="r = %{x:.2f}<br>dJ/dr = %{y:.3f}<extra></extra>",
+        ))
+        traces.append(dict(
+            type="scatter", x=x, y=curve.log_gradient.numpy(), xaxis=xg, yaxis=yg, name=LOG_GRADIENT_NAME,
+            legendgroup="log_gradient", showlegend=first, line=SECOND_LINE,
+            hovertemplate="r = %{x:.2f}<br>∂J/∂log π = r·dJ/dr = %{y:.3f}<extra></extra>",
+        ))
+        if col == point_col:
+            traces.append(dict(
+                type="scatter", x=[ratio], y=[point.objective], xaxis=xo, yaxis=yo, mode="markers",
+                name="your point", legendgroup="point", marker=marker,
+                hovertemplate="r = %{x:.2f}<br>J = %{y:.3f}<extra>your point</extra>",
+            ))
+            traces.append(dict(
+                type="scatter", x=[ratio, ratio], y=[point.gradient, point.log_gradient], xaxis=xg, yaxis=yg,
+                mode="markers", name="your point", legendgroup="point", showlegend=False, marker=marker,
+                customdata=["dJ/dr", "r·dJ/dr"],
+                hovertemplate="r = %{x:.2f}<br>%{customdata} = %{y:.3f}<extra>your point</extra>",
+            ))
+        axes[f"xaxis{xo[1:]}"] = dict(range=[0, x_max])
+        axes[f"xaxis{xg[1:]}"] = dict(range=[0, x_max], title=dict(text="ratio r = π_new / π_old"))
+        axes[f"yaxis{yg[1:]}"] = dict(range=[-1.15 * gradient_reach, 1.15 * gradient_reach], zeroline=True,
+                                      zerolinecolor=OKABE_ITO["black"], zerolinewidth=2)
+    annotations = layout["annotations"]
+    xo, yo = grid[(1, 1)]
+    annotations.append(dict(x=(low + high) / 2, xref=xo, y=0.99, yref=f"{yo} domain", text="trust<br>region",
+                            showarrow=False, yanchor="top", font=dict(size=FONT_SIZE - 2)))
+    if delta is not None:
+        xo, yo = grid[(1, 2)]
+        annotations.append(dict(x=delta, xref=xo, y=1.0, yref=f"{yo} domain", text=" δ", showarrow=False,
+                                yanchor="top", xanchor="left"))
+    for name, extra in axes.items():
+        layout[name] = {**layout.get(name, {}), **extra}
+    layout["shapes"] = shapes
+    layout["yaxis"]["title"] = dict(text="objective J")
+    layout["yaxis3"]["title"] = dict(text="gradient")
+    # The legend goes below the panels: above them it would collide with the panel titles.
+    layout["legend"] = dict(orientation="h", yanchor="top", y=-0.14, xanchor="center", x=0.5)
+    layout["margin"] = dict(l=60, r=20, t=40, b=40)
+    return PlainFigure(traces, house_layout(height=680, key=key, **layout))
 
 
 # --- Algorithms page: the family's objectives along the ratio, and per-token pushes on a toy batch. ---
@@ -397,7 +567,7 @@ DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 PUSH_SCALE = [[0.0, NEGATIVE], [0.5, "#FFFFFF"], [1.0, POSITIVE]]
 
 
-def objective_sweeps(ratios, series: Sequence[tuple], *, height: int = 640, key: str = "sweeps") -> go.Figure:
+def objective_sweeps(ratios, series: Sequence[tuple], *, height: int = 640, key: str = "sweeps") -> PlainFigure:
     """Objective J (top row) and its push ∂J/∂log π (bottom row) along the ratio, A > 0 | A < 0.
 
     ``series`` is a sequence of ``(label, {1: (J, push), -1: (J, push)})``; series ``i`` is drawn in
@@ -414,8 +584,9 @@ def objective_sweeps(ratios, series: Sequence[tuple], *, height: int = 640, key:
         for col, sign in ((1, 1), (2, -1)):
             for row, values, what in ((1, curves[sign][0], "J"), (2, curves[sign][1], "∂J/∂log π")):
                 xref, yref = grid[(row, col)]
-                traces.append(go.Scatter(
-                    x=x, y=values.numpy() if hasattr(values, "numpy") else values, xaxis=xref, yaxis=yref,
+                traces.append(dict(
+                    type="scatter", x=x, y=values.numpy() if hasattr(values, "numpy") else values,
+                    xaxis=xref, yaxis=yref,
                     mode="lines", name=name, legendgroup=name, showlegend=row == 1 and col == 1, line=line,
                     hovertemplate=f"{name}<br>r = %{{x:.3f}}<br>{what} = %{{y:.4f}}<extra></extra>"))
     for xref, yref in grid.values():
@@ -430,10 +601,10 @@ def objective_sweeps(ratios, series: Sequence[tuple], *, height: int = 640, key:
         layout[f"yaxis{n}"].update(zeroline=True, zerolinecolor=OKABE_ITO["black"], zerolinewidth=1.5)
     layout.update(shapes=shapes, legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="center", x=0.5),
                   margin=dict(l=70, r=20, t=40, b=70))
-    return go.Figure(traces, layout=house_layout(height=height, key=key, **layout))
+    return PlainFigure(traces, house_layout(height=height, key=key, **layout))
 
 
-def push_heatmaps(panels: Sequence[tuple], row_labels: Sequence[str], *, key: str = "pushes") -> go.Figure:
+def push_heatmaps(panels: Sequence[tuple], row_labels: Sequence[str], *, key: str = "pushes") -> PlainFigure:
     """One heatmap per ``(title, push)`` panel, stacked: ``push`` is a completions × tokens numpy array, NaN on
     padding (drawn as a gap, no hover), on one shared colour scale centred on 0. Each cell also prints its sign
     (+, − or 0 for a push of exactly 0), so sign never rests on colour alone."""
@@ -449,8 +620,8 @@ def push_heatmaps(panels: Sequence[tuple], row_labels: Sequence[str], *, key: st
     for n, (title, z) in enumerate(panels):
         xref, yref = grid[(n + 1, 1)]
         text = np.where(np.isnan(z), "", np.where(z > 0, "+", np.where(z < 0, "−", "0"))).tolist()
-        traces.append(go.Heatmap(
-            z=z, x=np.arange(1, tokens + 1), y=labels, text=text, texttemplate="%{text}", xaxis=xref,
+        traces.append(dict(
+            type="heatmap", z=z, x=np.arange(1, tokens + 1), y=labels, text=text, texttemplate="%{text}", xaxis=xref,
             yaxis=yref, coloraxis="coloraxis", xgap=2, ygap=2, hoverongaps=False, name=plain_label(title, 60),
             hovertemplate="%{y}, token %{x}<br>push %{z:.4f}<extra></extra>"))
         layout["yaxis" + yref[1:]].update(autorange="reversed", type="category", showgrid=False)
@@ -459,7 +630,7 @@ def push_heatmaps(panels: Sequence[tuple], row_labels: Sequence[str], *, key: st
     layout[f"xaxis{'' if rows == 1 else rows}"]["title"] = dict(text="token")
     layout["coloraxis"] = dict(colorscale=PUSH_SCALE, cmin=-peak, cmax=peak,
                                colorbar=dict(title=dict(text="push"), thickness=14))
-    return go.Figure(traces, layout=house_layout(height=height, key=key, margin=dict(l=130, r=20, t=40, b=50),
+    return PlainFigure(traces, house_layout(height=height, key=key, margin=dict(l=130, r=20, t=40, b=50),
                                                  **layout))
 
 
@@ -479,7 +650,7 @@ KL_TARGET_COLORS = (OKABE_ITO["black"], OKABE_ITO["orange"], OKABE_ITO["black"])
 
 
 def kl_gradient_bars(parameters: Sequence[str], terms: Sequence[tuple], targets: Sequence[tuple], *, title: str,
-                     height: int = 420, key: str = "kl-gradients") -> go.Figure:
+                     height: int = 420, key: str = "kl-gradients") -> PlainFigure:
     """Grouped bars, one group per parameter: each ``(term, name, means, errors)`` of ``terms`` is one bar per
     parameter (styled by :data:`KL_TERM_STYLES[term]`) with ± ``errors`` whiskers. Each ``(name, values, on)``
     of ``targets`` (at most three) is a marker per parameter drawn on top of the bars of the terms in ``on``,
@@ -494,8 +665,8 @@ def kl_gradient_bars(parameters: Sequence[str], terms: Sequence[tuple], targets:
     data = []
     for term, name, means, errors in terms:
         style = KL_TERM_STYLES[term]
-        data.append(go.Bar(
-            x=[c + offset[term] for c in centres], y=list(means), name=name, width=width * 0.92,
+        data.append(dict(
+            type="bar", x=[c + offset[term] for c in centres], y=list(means), name=name, width=width * 0.92,
             customdata=list(parameters),
             marker=dict(color=style["color"], line=dict(color=OKABE_ITO["black"], width=1),
                         pattern=dict(shape=style["pattern"], fgcolor="white", fillmode="overlay")),
@@ -503,8 +674,8 @@ def kl_gradient_bars(parameters: Sequence[str], terms: Sequence[tuple], targets:
             hovertemplate=f"{name}<br>%{{customdata}}: %{{y:.4f}}<extra></extra>",
         ))
     for (name, values, on), symbol, color in zip(targets, KL_TARGET_SYMBOLS, KL_TARGET_COLORS):
-        data.append(go.Scatter(
-            x=[c + offset[term] for term in on for c in centres], y=[v for _ in on for v in values],
+        data.append(dict(
+            type="scatter", x=[c + offset[term] for term in on for c in centres], y=[v for _ in on for v in values],
             customdata=[p for _ in on for p in parameters], name=name, mode="markers", cliponaxis=False,
             marker=dict(size=14, symbol=symbol, color=color,
                         line=dict(color="white" if symbol != "x" else color, width=1.5)),
@@ -514,8 +685,9 @@ def kl_gradient_bars(parameters: Sequence[str], terms: Sequence[tuple], targets:
         title=title, height=height, key=key, barmode="overlay",
         xaxis=dict(tickmode="array", tickvals=centres, ticktext=list(parameters), range=[-0.5, len(parameters) - 0.5],
                    showgrid=False, zeroline=False),
-        yaxis=dict(title_text="mean gradient (β = 1)", zeroline=True, zerolinecolor=OKABE_ITO["grey"], zerolinewidth=2),
+        yaxis=dict(title=dict(text="mean gradient (β = 1)"), zeroline=True, zerolinecolor=OKABE_ITO["grey"],
+                   zerolinewidth=2),
         legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0),
         margin=dict(l=70, r=20, t=60, b=40),
     )
-    return go.Figure(data=data, layout=layout)
+    return PlainFigure(data, layout)

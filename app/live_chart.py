@@ -51,5 +51,6 @@ def live_plotly_chart(figure: go.Figure, *, key: str, config: dict | None = None
     if MODE == "rebuild":
         st.plotly_chart(figure, key=key, config=config)
         return
-    height = int(figure.layout.height or DEFAULT_HEIGHT)
-    _CHART(figure=pio.to_json(figure, validate=False), height=height, config=config, key=key, default=None)
+    spec = figure.to_dict()  # charts.PlainFigure: the finished spec, no copy
+    height = int(spec["layout"].get("height") or DEFAULT_HEIGHT)
+    _CHART(figure=pio.to_json(spec, validate=False), height=height, config=config, key=key, default=None)

@@ -16,10 +16,16 @@ import torch  # noqa: E402
 # where torch's own thread pool would only oversubscribe them; it also keeps training runs deterministic.
 torch.set_num_threads(1)
 
-st.set_page_config(page_title="GRPO Explorer", page_icon="🎲", layout="wide")
+import classroom  # noqa: E402
+
+# Before the page: a class link's hidden controls must never be drawn, not even for a moment.
+room = classroom.begin()
+st.set_page_config(page_title="GRPO Explorer", page_icon="🎲", layout="wide",
+                   initial_sidebar_state=room.sidebar_state)
 
 PAGES = [
     st.Page("app_pages/home.py", title="Overview", url_path="overview", default=True),
+    st.Page("app_pages/lessons.py", title="Lessons", url_path="lessons"),
     st.Page("app_pages/reward_groups.py", title="Reward groups", url_path="reward-groups"),
     st.Page("app_pages/ratio_clipping.py", title="Ratio and clipping", url_path="ratio-clipping"),
     st.Page("app_pages/algorithms.py", title="Algorithms", url_path="algorithms"),
@@ -28,4 +34,6 @@ PAGES = [
     st.Page("app_pages/your_run.py", title="Your run", url_path="your-run"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+page.run()
+room.finish(page)

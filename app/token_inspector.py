@@ -11,22 +11,28 @@ are URL parameters named ``prefix + "group" | "update" | "colour"``: each page p
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import streamlit as st
 import torch
 
 import charts
+import classroom
 import urlstate
+from safe_text import md
 from grpo_core import toy_batch
-from grpo_core.inspector import QUANTITIES, explain_token, token_values
+from grpo_core.inspector import QUANTITIES, explain_tokens, token_values
 from grpo_core.loss import LossTerms
 from grpo_core.training import StepResult
 
 PREFIX = "ti_"
 CLIP_LEGEND = "▲ held by the clip at its high side, ▼ at its low side; a blank cell is padding."
+#: Groups × updates of one batch whose grids a session keeps (a group of 32 × 6 tokens: about 120 kB).
+KEPT_GRIDS = 4
+QUANTITY_LABELS = {name: entry.label for name, entry in QUANTITIES.items()}
+CLIP_WORDS = {1: "· ▲ held by the clip at its high side", -1: "· ▼ held by the clip at its low side", 0: ""}
 
 
 class BatchSource(Protocol):
@@ -37,6 +43,8 @@ class BatchSource(Protocol):
         num_updates: the updates (μ) made with this batch; ``terms`` and ``entropy`` take a 0-based one.
         rewards: each row's reward.
         settings: ``epsilon``, ``epsilon_high`` and ``beta`` of the loss (what the sentences quote).
+        origin: the object the batch's numbers come from: two sources with the same ``origin`` (the same
+            object, ``is``) and settings show the same numbers, so the inspector may keep what it computed.
     """
 
     num_groups: int
@@ -44,6 +52,7 @@ class BatchSource(Protocol):
     num_updates: int
     rewards: Sequence[float]
     settings: Mapping
+    origin: object
 
     def terms(self, update: int) -> LossTerms: ...
 
@@ -61,7 +70,7 @@ class StepSource:
     """:class:`BatchSource` of a trainer step; ``settings`` default to the ones the step was trained with."""
 
     def __init__(self, step: StepResult, settings: Mapping | None = None):
-        self.step = step
+        self.step = self.origin = step
         self.settings = settings if settings is not None else step.settings
         self.num_groups, self.group_size = step._rewards.shape
         self.num_updates = step.num_updates
@@ -91,7 +100,7 @@ class ToySource:
         self.group_size = int(batch.rewards.shape[1])
         self.rewards = batch.rewards.reshape(-1).tolist()
         self.settings = toy_batch.explain_settings(algorithm)
-        self._terms = terms if terms is not None else toy_batch.evaluate(algorithm, batch).terms
+        self._terms = self.origin = terms if terms is not None else toy_batch.evaluate(algorithm, batch).terms
 
     def terms(self, update: int) -> LossTerms:
         return self._terms
@@ -135,10 +144,23 @@ def url_spec(prefix: str = PREFIX, *, groups: bool = True, updates: bool = True,
 URL_SPEC = url_spec()
 
 
-def _hover(token: str, where: str, numbers: dict[str, float], sentence: str) -> str:
+def _hover(token: str, where: str, numbers: Sequence[tuple[str, float]], sentence: str) -> str:
     lines = [f"<b>{charts.plain_label(token, 12)}</b> · {where}"]
-    lines += [f"{QUANTITIES[name].label}: {value + 0.0:+.4g}" for name, value in numbers.items()]  # no "-0"
-    return "<br>".join([*lines, *textwrap.wrap(charts.plain_label(sentence, 400), 64)])
+    lines += [f"{label}: {value + 0.0:+.4g}" for label, value in numbers]  # + 0.0: no "-0"
+    return "<br>".join([*lines, *_wrap(charts.plain_label(sentence, 400), 64)])
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken at spaces (a word longer than that gets its own line).
+    textwrap.wrap does the same with a regular expression per call, which a grid's hundreds of hovers feel."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return [*lines, line] if line else lines
 
 
 def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, key: str = "inspector",
@@ -161,49 +183,123 @@ def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, k
     if source.num_groups > 1:
         group = left.number_input(
             "Group", 1, source.num_groups, value=_first_group_with_spread(source), step=1, key=f"{prefix}group",
-            bind="query-params", help="Which prompt of the step to look at (1 is the first of the batch; the "
-                                      "inspector opens on the first group whose rewards differ).")
+            bind="query-params", disabled=classroom.locked(f"{prefix}group"),
+            help="Which prompt of the step to look at (1 is the first of the batch; the inspector opens on the "
+                 "first group whose rewards differ).")
     if source.num_updates > 1:
         update = middle.slider(
             "Update of the batch (μ)", 1, source.num_updates, key=f"{prefix}update", bind="query-params",
+            disabled=classroom.locked(f"{prefix}update"),
             help="Step through the μ updates made with the same completions: the ratios start at exactly 1 and "
                  "move away, until the clip holds them.")
     group = min(max(int(group), 1), source.num_groups)
     update = min(max(int(update), 1), source.num_updates)
-    terms, entropy = source.terms(update - 1), source.entropy(update - 1)
-    names = [n for n in QUANTITIES.names() if entropy is not None or n != "entropy"]
+    grid = _grid_memo(source, group, update, memo=f"{key}_memo")
+    names = list(grid.shown)
     quantity = right.selectbox(
         "Colour tokens by", names, format_func=_colour_label, key=f"{prefix}colour", bind="query-params",
+        disabled=classroom.locked(f"{prefix}colour"),
         help="What the cell colour shows; hover a token for all of it.") or names[0]
-    first = (group - 1) * g
-    rows = sorted(range(first, first + g), key=lambda r: -source.rewards[r])
-    shown = {name: token_values(terms, name, entropy)[rows].tolist() for name in names}
-    lengths = [int(n) for n in terms.mask[rows].sum(dim=-1).tolist()]
-    if not any(lengths):
-        st.info("No token of this group is in the loss (every position is masked), so there is nothing to inspect.")
+    if grid.problem:
+        (st.warning if grid.diverged else st.info)(grid.problem)
         return
-    if not all(math.isfinite(v) for values in shown.values() for row in values for v in row):
-        st.warning("Some of this batch's numbers are not finite (the run diverged), so the inspector is not drawn.")
-        return
-    texts, hover, labels = [], [], []
-    for i, (row, length) in enumerate(zip(rows, lengths)):
-        tokens = source.tokens(row)
-        texts.append([tokens[t] if t < length else "" for t in range(len(tokens))])
-        hover.append([
-            _hover(tokens[t], f"completion #{row - first + 1}, token {t + 1}",
-                   {name: values[i][t] for name, values in shown.items()},
-                   explain_token(terms, row, t, epsilon=source.settings["epsilon"],
-                                 epsilon_high=source.settings["epsilon_high"], beta=source.settings["beta"]))
-            if t < length else "Padding: past the end of the completion, not in the loss."
-            for t in range(len(tokens))])
-        # "#k": the row's number in its group, which also keeps equal (R, A) rows apart on the category axis
-        labels.append(f"#{row - first + 1} · R {source.rewards[row]:.2f} · A {float(terms.advantages[row, 0]):+.2f}")
     entry = QUANTITIES[quantity]
-    st.plotly_chart(charts.token_grid(
-        shown[quantity], texts, hover, terms.clipped_high[rows].int() - terms.clipped_low[rows].int(), labels,
-        neutral=entry.neutral, label=entry.label,
-        title=f"{source.title(group - 1)}: tokens coloured by {entry.label}", key=f"{key}_{quantity}"),
-        key=f"{key}_grid", theme=None, config={"displayModeBar": False})
+    event = st.plotly_chart(charts.token_grid(
+        grid.shown[quantity], grid.texts, grid.hover, grid.side, grid.labels, neutral=entry.neutral,
+        label=entry.label, title=f"{source.title(group - 1)}: tokens coloured by {entry.label}",
+        key=f"{key}_{quantity}"),
+        key=f"{key}_grid", theme=None, config={"displayModeBar": False}, on_select="rerun", selection_mode="points")
+    _explain_panel(event, grid, key=f"{prefix}token")
     note = " With one completion a group has no spread to compare: every advantage is 0." if g == 1 else ""
     st.caption(f"{entry.help} Rows: the group's completions, highest reward first, with their number #, reward R "
                f"and advantage A. {CLIP_LEGEND} The diverging scale is centred on {entry.neutral:g}.{note}")
+
+
+@dataclass
+class _Grid:
+    """What the inspector draws of one group at one update: ``shown[quantity][i][t]`` for row ``i`` of the
+    group sorted by reward, the tokens' ``texts``, ``hover`` texts, row ``labels``, clip ``side`` (+1/−1/0),
+    and ``sentences[(i, t)]`` for the real tokens in row-major order; ``problem`` says why nothing is drawn."""
+
+    shown: dict
+    texts: list = field(default_factory=list)
+    hover: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    side: list = field(default_factory=list)
+    sentences: dict = field(default_factory=dict)
+    problem: str = ""
+    diverged: bool = False
+
+
+def _grid_memo(source: BatchSource, group: int, update: int, *, memo: str) -> _Grid:
+    """:func:`_grid`, kept in the session for the groups and updates of the last batch and settings seen (at
+    most :data:`KEPT_GRIDS`): changing the colour, or going back to a group, redraws without recomputing a
+    hover or a sentence."""
+    kept = st.session_state.get(memo)
+    if not kept or kept[0] is not source.origin or kept[1] != dict(source.settings):
+        kept = st.session_state[memo] = (source.origin, dict(source.settings), {})
+    grids = kept[2]
+    if (group, update) not in grids:
+        if len(grids) >= KEPT_GRIDS:
+            grids.pop(next(iter(grids)))
+        grids[group, update] = _grid(source, group, update)
+    return grids[group, update]
+
+
+def _grid(source: BatchSource, group: int, update: int) -> _Grid:
+    terms, entropy = source.terms(update - 1), source.entropy(update - 1)
+    names = [n for n in QUANTITIES.names() if entropy is not None or n != "entropy"]
+    first = (group - 1) * source.group_size
+    rows = sorted(range(first, first + source.group_size), key=lambda r: -source.rewards[r])
+    shown = {name: token_values(terms, name, entropy)[rows].tolist() for name in names}
+    lengths = [int(n) for n in terms.mask[rows].sum(dim=-1).tolist()]
+    if not any(lengths):
+        return _Grid(shown, problem="No token of this group is in the loss (every position is masked), so there is "
+                                    "nothing to inspect.")
+    if not all(math.isfinite(v) for values in shown.values() for row in values for v in row):
+        return _Grid(shown, problem="Some of this batch's numbers are not finite (the run diverged), so the "
+                                    "inspector is not drawn.", diverged=True)
+    said = explain_tokens(terms, rows, epsilon=source.settings["epsilon"],
+                          epsilon_high=source.settings["epsilon_high"], beta=source.settings["beta"])
+    grid = _Grid(shown, side=(terms.clipped_high[rows].int() - terms.clipped_low[rows].int()).tolist())
+    advantages = terms.advantages[rows, 0].tolist()
+    for i, (row, length) in enumerate(zip(rows, lengths)):
+        tokens = source.tokens(row)
+        grid.texts.append([tokens[t] if t < length else "" for t in range(len(tokens))])
+        grid.sentences.update(((i, t), said[i][t]) for t in range(length))
+        grid.hover.append([
+            _hover(tokens[t], f"completion #{row - first + 1}, token {t + 1}",
+                   [(QUANTITY_LABELS[name], values[i][t]) for name, values in shown.items()], said[i][t])
+            if t < length else "Padding: past the end of the completion, not in the loss."
+            for t in range(len(tokens))])
+        # "#k": the row's number in its group, which also keeps equal (R, A) rows apart on the category axis
+        grid.labels.append(f"#{row - first + 1} · R {source.rewards[row]:.2f} · A {advantages[i]:+.2f}")
+    return grid
+
+
+def _explain_panel(event, grid: _Grid, *, key: str) -> None:
+    """One token's numbers and sentence in the page's own type (readable on a projector): the token a click
+    on the grid selected, or the one picked in the list under it (the keyboard's way). ``cells`` are the real
+    tokens ``(row, position)`` in the grid's row-major order, which is the click trace's point order."""
+    cells, sentences, shown, texts, labels, side = (list(grid.sentences), grid.sentences, grid.shown, grid.texts,
+                                                    grid.labels, grid.side)
+    points = [p for p in (event.selection.points if event else []) if p.get("curve_number") == 1]
+    clicked = cells[points[0]["point_index"]] if points and 0 <= points[0]["point_index"] < len(cells) else None
+    if clicked is not None and st.session_state.get(f"{key}_clicked") != clicked:
+        st.session_state[key] = st.session_state[f"{key}_clicked"] = clicked  # a new click moves the list too
+    if st.session_state.get(key) not in cells:  # another group or update: its first clipped token, else its first
+        st.session_state[key] = next((c for c in cells if side[c[0]][c[1]]), cells[0])
+
+    def name(cell: tuple[int, int]) -> str:
+        row, position = cell
+        return f"{labels[row].split(' · ')[0]}, token {position + 1}: {charts.plain_label(texts[row][position], 12)}"
+
+    row, position = st.selectbox(
+        "Explain token", cells, format_func=name, key=key, disabled=classroom.locked(key),
+        help="Click a token in the grid, or pick it here (type to search): all its numbers and which branch of "
+             "the loss it took.")
+    with st.container(border=True, key=f"{key}_panel"):
+        st.markdown(f"**{md(name((row, position)))}** {CLIP_WORDS[side[row][position]]}")
+        st.markdown(" · ".join(f"{md(QUANTITIES[q].label)} **{values[row][position] + 0.0:+.4g}**"
+                               for q, values in shown.items()))
+        st.markdown(md(sentences[row, position]))

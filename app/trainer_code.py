@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+import classroom
 from grpo_core.family import trl_code, verl_code
 from grpo_core.trainer_settings import Settings, parse_settings
 from safe_text import md
@@ -42,7 +43,7 @@ def paste_box(key: str, max_chars: int = PASTE_MAX) -> str:
     and not used. Returns the text when it selects a valid loss, else "" (after saying why)."""
     text = st.text_area(
         "A TRL GRPOConfig (JSON, YAML, GRPOConfig(...) or --flags) or verl overrides (key=value)", key=key,
-        max_chars=max_chars, height=90, bind="query-params",
+        max_chars=max_chars, height=90, bind="query-params", disabled=classroom.locked(key),
         placeholder="GRPOConfig(loss_type='dapo', beta=0.04, epsilon_high=0.28)",
         help=f"Up to {max_chars:,} characters, read with safe parsers only (nothing is run); the loss they select "
              "joins the comparison as \"yours\". Fields left out take the trainer's own defaults. The whole "

@@ -41,8 +41,8 @@ Rules the helpers keep, so that a hostile link never crashes a page:
 
 The API (small and stable; other pages rely on it): :func:`validate_params` → :class:`CheckedParams`,
 the validator factories :func:`float_in`, :func:`int_in`, :func:`one_of`, :func:`boolean`,
-:func:`subset_of` (a multiselect, the one parameter that may be repeated), and
-:func:`set_param`.
+:func:`subset_of` (a multiselect, the one parameter that may be repeated), :func:`set_param`, and
+:func:`show_notice` (the notice alone).
 """
 
 from __future__ import annotations
@@ -124,14 +124,22 @@ def validate_params(
         except _ERRORS as err:
             dropped[key] = str(err) or type(err).__name__
             _try_delete(key)
-    if notice and dropped:
-        reasons = "; ".join(f"**{md(k)}**: {md(v[:200])}" for k, v in dropped.items())
-        st.warning(
-            f"Part of this link could not be used and was ignored, so the default is shown there "
-            f"instead. {reasons}.",
-            icon=":material/link_off:",
-        )
+    if notice:
+        show_notice(dropped)
     return CheckedParams(values, dropped)
+
+
+def show_notice(dropped: Mapping[str, str]) -> None:
+    """The notice of :func:`validate_params`, for ``{key: reason}`` (nothing when empty): for a caller that
+    drops part of a parameter's value itself (app/classroom.py drops unknown names from a list)."""
+    if not dropped:
+        return
+    reasons = "; ".join(f"**{md(k)}**: {md(v[:200])}" for k, v in dropped.items())
+    st.warning(
+        f"Part of this link could not be used and was ignored, so the default is shown there "
+        f"instead. {reasons}.",
+        icon=":material/link_off:",
+    )
 
 
 def set_param(key: str, value: str | None) -> None:

@@ -12,6 +12,14 @@ hits them alike; medians over the rounds and their ratios are printed.
    the browser do on a new figure (throw the chart away, ``Plotly.newPlot``, then ``Plotly.relayout`` to
    the measured width) against ``Plotly.react`` on the chart in place; and the dashboard's axes with Plotly's
    default ``ticklabeloverflow`` against ``"allow"`` (app/charts.py).
+3. **One slider step on every page with a chart** (issue 11's target 2): from the ArrowRight keydown on a
+   slider until a chart of the page holds the new data (the first animation frame at which a Plotly chart
+   has other data than before the key), against ``bench/trivial_chart_page.py`` (one slider, one 3-point
+   chart) on a second server, measured in turns with each page. The slider is the page's first one whose
+   step changes a chart; steps go right and left in turns, so after the first two the page's figure caches
+   answer (a class moving the same slider asks for the same few values).
+
+``--parts`` picks the parts (default all three).
 
 Needs Debian's Chromium (``apt-get install -y chromium``) and the dev requirements (playwright).
 """
@@ -44,6 +52,7 @@ from tests.browser.test_training_browser import PAUSE_TO_PLAY, WATCH  # noqa: E4
 from tests.support import chromium_page, streamlit_server, wait_app_idle  # noqa: E402
 
 MODES = ("in-place", "rebuild")
+TRIVIAL_PAGE = ROOT / "bench" / "trivial_chart_page.py"
 
 
 def play_once(mode: str, seconds: float, pauses: int) -> dict[str, float]:
@@ -190,6 +199,116 @@ def bench_plotly(rounds: int, draws: int) -> None:
               f"{med[(mode, 'allow')]:6.1f} ms -> {med[(mode, 'default')] / med[(mode, 'allow')]:.2f}x")
 
 
+# --------------------------------------------------------------------------- one slider step, every page
+
+#: Run before a key press: notes the keydown's time, then the first animation frame at which a Plotly chart on
+#: the page holds other data than before (a chart Streamlit mounted anew, or one re-plotted in place).
+WATCH_STEP = """
+() => {
+  const before = new Map([...document.querySelectorAll('.js-plotly-plot')].map(p => [p, p.data]));
+  const step = window.__step = {down: null, shown: null};
+  document.addEventListener('keydown', () => { step.down = performance.now(); }, {capture: true, once: true});
+  const changed = (p) => p._fullLayout && p.data && (!before.has(p) || p.data !== before.get(p));
+  const tick = () => {
+    if (step.down !== null && [...document.querySelectorAll('.js-plotly-plot')].some(changed)) {
+      step.shown = performance.now();
+      return;
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}
+"""
+
+
+def step_ms(page, slider, key: str, timeout_ms: int = 8000) -> float | None:
+    """Milliseconds from pressing ``key`` on ``slider`` until a chart shows new data (None: none did)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.bring_to_front()  # a page in the background gets no animation frames
+    page.evaluate(WATCH_STEP)
+    slider.press(key)
+    try:
+        page.wait_for_function("window.__step.shown !== null", timeout=timeout_ms, polling=50)
+    except PlaywrightTimeout:
+        return None
+    finally:
+        wait_app_idle(page)
+    return page.evaluate("window.__step.shown - window.__step.down")
+
+
+def open_with_chart(page, url: str) -> bool:
+    page.goto(url, wait_until="domcontentloaded")
+    wait_app_idle(page, timeout_ms=120_000)
+    try:
+        page.locator(".js-plotly-plot").first.wait_for(timeout=15_000)
+    except Exception:  # noqa: BLE001  (a page without a chart: nothing to time)
+        return False
+    page.wait_for_timeout(1000)
+    return True
+
+
+def chart_slider(page):
+    """The first visible, enabled slider whose step changes a chart, and the key that moved it."""
+    sliders = page.get_by_role("slider")
+    for i in range(min(sliders.count(), 8)):
+        slider = sliders.nth(i)
+        if slider.is_visible() and slider.is_enabled():
+            for key in ("ArrowRight", "ArrowLeft"):
+                if step_ms(page, slider, key, timeout_ms=5000) is not None:
+                    return slider, key
+    return None, None
+
+
+def bench_steps(rounds: int, steps: int) -> None:
+    from tests import page_catalog as pc
+
+    back = {"ArrowRight": "ArrowLeft", "ArrowLeft": "ArrowRight"}
+    times: dict[str, dict[str, list[float]]] = {}
+    labels: dict[str, str] = {}
+    skipped: list[str] = []
+    with streamlit_server() as (base, _), streamlit_server(script=TRIVIAL_PAGE) as (trivial_base, _), \
+            chromium_page() as page:
+        trivial = page.context.browser.new_context(viewport=page.viewport_size).new_page()
+        assert open_with_chart(trivial, trivial_base)
+        trivial_slider, _ = chart_slider(trivial)
+        for r in range(rounds):
+            for info in pc.pages():
+                if info.url_path in skipped:
+                    continue
+                if not open_with_chart(page, f"{base}/{info.browser_path}"):
+                    skipped.append(info.url_path)
+                    continue
+                slider, key = chart_slider(page)
+                if slider is None:
+                    skipped.append(info.url_path)
+                    continue
+                labels[info.url_path] = (slider.get_attribute("aria-label") or "?").split(",")[0][:28]
+                mine = times.setdefault(info.url_path, {"page": [], "trivial": []})
+                for i in range(steps):  # in turns: the load on this shared machine hits both alike
+                    for who in (("page", "trivial") if (r + i) % 2 == 0 else ("trivial", "page")):
+                        if who == "page":
+                            ms = step_ms(page, slider, back[key] if i % 2 == 0 else key)
+                        else:
+                            ms = step_ms(trivial, trivial_slider, "ArrowLeft" if i % 2 == 0 else "ArrowRight")
+                        if ms is not None:
+                            mine[who].append(ms)
+            print(f"  round {r + 1}: " + ", ".join(f"{name} {statistics.median(t['page']):.0f}/"
+                                                     f"{statistics.median(t['trivial']):.0f} ms"
+                                                     for name, t in times.items() if t["page"] and t["trivial"]),
+                  flush=True)
+    print(f"\n== one slider step -> chart shows the new data (Chromium), medians of {rounds} rounds x {steps} "
+          "steps, each page in turns with the trivial page ==")
+    print(f"{'page':<16} {'slider':<30} {'page ms':>8} {'trivial ms':>11} {'x trivial':>10}  (target <= 1.3)")
+    for name, t in times.items():
+        if t["page"] and t["trivial"]:
+            ratio = statistics.median(t["page"]) / statistics.median(t["trivial"])
+            print(f"{name:<16} {labels[name]:<30} {statistics.median(t['page']):8.0f} "
+                  f"{statistics.median(t['trivial']):11.0f} {ratio:10.2f}  {'met' if ratio <= 1.3 else 'missed'}")
+    if skipped:
+        print(f"no slider that changes a chart: {', '.join(skipped)}")
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
@@ -201,9 +320,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds of playing measured per run")
     parser.add_argument("--pauses", type=int, default=3, help="Pause clicks timed per run")
     parser.add_argument("--plotly-rounds", type=int, default=5)
+    parser.add_argument("--step-rounds", type=int, default=2, help="rounds of the slider-step comparison")
+    parser.add_argument("--steps", type=int, default=6, help="slider steps timed per page and round")
+    parser.add_argument("--parts", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
     args = parser.parse_args()
-    bench_plotly(args.plotly_rounds, draws=12)
-    bench_page(args.rounds, args.seconds, args.pauses)
+    if 2 in args.parts:
+        bench_plotly(args.plotly_rounds, draws=12)
+    if 1 in args.parts:
+        bench_page(args.rounds, args.seconds, args.pauses)
+    if 3 in args.parts:
+        bench_steps(args.step_rounds, args.steps)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@
 Reruns timed in turns (A, B, C, ...) so that load on a shared machine hits them alike and the ratios
 stay meaningful:
 
-- ``ratio: ε``: the clip width slider flips between two values (everything on that page is recomputed:
-  two autograd curves of 801 ratios, one point, one 4-panel figure).
+- ``ratio: ε``: the clip width slider flips between two values (after the first two, the curves, point and
+  4-panel figure of each come from ``app/ratio_figures.py``'s cache).
 - ``ratio: point``: the point's ratio slider moves.
-- ``kl: β``: the β slider flips; the estimator lab comes from ``st.cache_data``.
-- ``kl: N (lab recomputed)``: the sample-size slider flips with the data cache cleared first, so the
+- ``kl: β``: the β slider flips; the estimator lab comes from ``st.cache_resource``.
+- ``kl: N (lab recomputed)``: the sample-size slider flips with the resource caches cleared first, so the
   Gaussian lab is drawn again (N = 10 / 20 samples x 200 trials, the default view).
 - ``kl: N = 10,000 x 200 (lab recomputed)``: the largest lab the page allows (2M samples), cache cleared.
 
@@ -70,7 +70,7 @@ def main() -> None:
 
     def cleared(fn):
         def run() -> None:
-            st.cache_data.clear()
+            st.cache_resource.clear()  # the labs' caches (app/kl_figures.py), and with them the figures'
             fn()
 
         return run

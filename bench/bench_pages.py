@@ -60,7 +60,8 @@ class Toggler:
         self.at, self.name = at, name
         self.key, self.values, self.kind = None, None, None
         for kind in CONTROL_ORDER:
-            found = [w for w in pc.widgets(at, (kind,)) if w.key]
+            # the page's own controls, not the sidebar's class-link builder (app/classroom.py, cl_*)
+            found = [w for w in pc.widgets(at, (kind,)) if w.key and not w.key.startswith("cl_")]
             if found:
                 widget = found[0]
                 self.key, self.kind = widget.key, kind

@@ -26,6 +26,8 @@ Usage (nothing but loopback; the bench starts and stops its own server)::
     .venv/bin/python bench/load.py                        # the app as configured in .streamlit/config.toml
     .venv/bin/python bench/load.py --post-script-gc both  # side by side: runner.postScriptGC true vs false
     .venv/bin/python bench/load.py --levels 5 --training 2 --changes 3 --no-ttl-wait   # a quick look
+    .venv/bin/python bench/load.py --levels 50 --training 0 --think-max 1 --no-ttl-wait \
+        --pages ratio-clipping --trivial       # one page against the trivial page, same run (issue 11)
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.support import streamlit_server  # noqa: E402  (one way to start and stop the server)
 
+#: The floor a page is compared with (--trivial): one slider and one small Plotly chart.
+TRIVIAL_PAGE = ROOT / "bench" / "trivial_chart_page.py"
 #: Hard caps so that a typo cannot turn the bench into a flood.
 MAX_SESSIONS = 200
 MAX_SECONDS = 1800
@@ -495,9 +499,10 @@ def config_value(section: str, key: str, default):
 
 
 @contextlib.contextmanager
-def server(extra_args: list[str], log_path: Path, env: dict[str, str] | None = None):
-    """`streamlit run app/main.py` on 127.0.0.1:<free port>; yields (base_url, pid); stops it by PID."""
-    with streamlit_server(extra_args=extra_args, env=env, log_path=log_path, timeout=90) as (base, proc):
+def server(extra_args: list[str], log_path: Path, env: dict[str, str] | None = None, script: Path | None = None):
+    """`streamlit run app/main.py` (or ``script``) on 127.0.0.1:<free port>; yields (base_url, pid); stops it by PID."""
+    with streamlit_server(extra_args=extra_args, env=env, log_path=log_path, timeout=90,
+                          **({"script": script} if script else {})) as (base, proc):
         yield base, proc.pid
 
 
@@ -696,7 +701,7 @@ def print_report(label: str, reports: list[LevelReport]) -> None:
             print(f"   [{r.sessions}] {error}")
 
 
-def run_config(label: str, extra_args: list[str], args, log_dir: Path) -> list[LevelReport]:
+def run_config(label: str, extra_args: list[str], args, log_dir: Path, script: Path | None = None) -> list[LevelReport]:
     log = log_dir / f"server-{re.sub(r'[^a-z0-9]+', '-', label.lower())}.log"
     ttl = float(config_value("server", "disconnectedSessionTTL", 120))
     for flag, value in zip(extra_args[::2], extra_args[1::2]):
@@ -705,8 +710,13 @@ def run_config(label: str, extra_args: list[str], args, log_dir: Path) -> list[L
     reports = []
     probe = log_dir / f"probe-{log.stem}"
     env = {**probe_env(probe), **dict(item.split("=", 1) for item in args.env)}
-    with server(extra_args, log, env) as (base, pid):
-        pages = pages_of(base)
+    with server(extra_args, log, env, script) as (base, pid):
+        pages = pages_of(base) or [""]  # a script without st.navigation announces no pages
+        if args.pages and script is None:
+            unknown = sorted(set(args.pages) - set(pages))
+            if unknown:
+                raise SystemExit(f"--pages: no such page {unknown}; the app has {pages}")
+            pages = args.pages
         # Warm up: every page once, so imports and first-run caches are not charged to the first level.
         for page in pages:
             open_page(base, page)
@@ -743,6 +753,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="environment variable for the server (repeatable), e.g. MALLOC_ARENA_MAX=2")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pages", nargs="+", metavar="URL_PATH",
+                        help="only these pages (URL paths; '' is the default page); sessions take them in turn")
+    parser.add_argument("--trivial", action="store_true",
+                        help=f"also run the levels against {TRIVIAL_PAGE.relative_to(ROOT)} (one slider, one small "
+                             "chart, same settings) and print each level's p95 as a multiple of its p95")
     parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS, help="hard wall-clock cap")
     args = parser.parse_args(argv)
     if max(args.levels) > MAX_SESSIONS or min(args.levels) < 1:
@@ -764,7 +779,18 @@ def main(argv: list[str] | None = None) -> int:
         for label, extra in configs[args.post_script_gc]:
             results[label] = run_config(label, extra, args, Path(tmp))
             print_report(label, results[label])
-        if len(results) == 2:
+        if args.trivial:
+            label = "trivial page (one slider, one small chart)"
+            trivial = run_config(label, configs[args.post_script_gc][0][1], args, Path(tmp), script=TRIVIAL_PAGE)
+            print_report(label, trivial)
+            print(f"\n== side by side: the app ({next(iter(results))}) / the trivial page, same run "
+                  "(issue 11's target 3: 0 errors, p95 <= 250 ms and <= 4x the trivial page's)")
+            for a, b in zip(next(iter(results.values())), trivial):
+                pa, pb = percentile(a.change, 95), percentile(b.change, 95)
+                print(f"  {a.sessions:>3} sessions: change p95 {ms(pa)} / {ms(pb)} ms = {pa / pb:.2f}x; "
+                      f"errors {len(a.errors)} / {len(b.errors)}")
+            results[label] = trivial
+        if len(results) == 2 and not args.trivial:
             (la, ra), (lb, rb) = results.items()
             print(f"\n== side by side ({la} / {lb}, same run)")
             for a, b in zip(ra, rb):

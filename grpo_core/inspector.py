@@ -8,6 +8,7 @@ Shapes: ``N`` completions of the batch, ``T`` tokens; a group is ``G`` consecuti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -93,28 +94,46 @@ def token_values(terms: LossTerms, quantity: str, entropy: torch.Tensor | None =
 def explain_token(terms: LossTerms, row: int, position: int, *, epsilon: float, epsilon_high: float | None,
                   beta: float) -> str:
     """One sentence: which branch of the objective this token took, and why, with its numbers."""
-    if terms.mask[row, position] == 0:
-        return "Padding: this position is past the end of the completion and is not in the loss."
+    return explain_tokens(terms, [row], epsilon=epsilon, epsilon_high=epsilon_high, beta=beta)[0][position]
+
+
+def explain_tokens(terms: LossTerms, rows: Sequence[int], *, epsilon: float, epsilon_high: float | None,
+                   beta: float) -> list[list[str]]:
+    """:func:`explain_token` for every position of each of ``rows``: ``[len(rows)][T]`` sentences, read from
+    the tensors once (a grid's worth of single-element tensor reads would cost more than the sentences)."""
+    shape = terms.mask.shape
+    rows = list(rows)
+    flat = terms.flat if terms.flat is not None else torch.zeros(shape, dtype=torch.bool)
+    columns = zip(*(tensor[rows].tolist() for tensor in (
+        terms.mask, terms.ratio.expand(shape), terms.grad_kl, terms.policy_weight.expand(shape),
+        terms.clipped_high.expand(shape), terms.clipped_low.expand(shape), flat.expand(shape), terms.grad_policy)))
+    advantages = terms.advantages[rows, 0].tolist()
     high = epsilon if epsilon_high is None else epsilon_high
-    r = float(terms.ratio.expand(terms.mask.shape)[row, position])
-    a = float(terms.advantages[row, 0])
-    kl_part = f"; β·KL still pulls on it ({float(terms.grad_kl[row, position]):+.3g})" if beta > 0 else ""
-    if terms.policy_weight[row, position] == 0:
+    return [[_sentence(*cell, a=a, epsilon=epsilon, high=high, beta=beta) for cell in zip(*row)]
+            for row, a in zip(columns, advantages)]
+
+
+def _sentence(mask: float, r: float, grad_kl: float, policy_weight: float, clipped_high: bool, clipped_low: bool,
+              flat: bool, grad_policy: float, *, a: float, epsilon: float, high: float, beta: float) -> str:
+    if mask == 0:
+        return "Padding: this position is past the end of the completion and is not in the loss."
+    kl_part = f"; β·KL still pulls on it ({grad_kl:+.3g})" if beta > 0 else ""
+    if policy_weight == 0:
         return "The entropy mask drops this token from the policy loss (it is not among the most uncertain)" + kl_part + "."
     if a == 0:
         return f"Â = 0 (the group's rewards were all equal): the policy term gives no gradient{kl_part}."
-    if terms.clipped_high[row, position] and terms.flat is not None and terms.flat[row, position]:
+    if clipped_high and flat:
         return (f"ratio {r:.3g} > 1 + ε_high = {1 + high:.3g} with A = {a:+.2f}: the clipped term is the smaller "
                 f"one, so its policy gradient is 0{kl_part or '; nothing else pulls on it'}.")
-    if terms.clipped_low[row, position] and terms.flat is not None and terms.flat[row, position]:
+    if clipped_low and flat:
         return (f"ratio {r:.3g} < 1 − ε = {1 - epsilon:.3g} with A = {a:+.2f}: the clipped term is the smaller "
                 f"one, so its policy gradient is 0{kl_part or '; nothing else pulls on it'}.")
-    if terms.clipped_high[row, position] or terms.clipped_low[row, position]:
+    if clipped_high or clipped_low:
         return (f"ratio {r:.3g} is outside the clip range, but this objective clips only the stopped weight: "
-                f"the token keeps a policy gradient ({float(terms.grad_policy[row, position]):+.3g}){kl_part}.")
-    if terms.flat is not None and terms.flat[row, position]:
+                f"the token keeps a policy gradient ({grad_policy:+.3g}){kl_part}.")
+    if flat:
         return (f"ratio {r:.3g} is above the dual-clip cap δ with A = {a:+.2f}: the capped term holds, so its "
                 f"policy gradient is 0 (a negative advantage cannot push a token that grew this much further){kl_part}.")
     direction = "up" if a > 0 else "down"
     return (f"ratio {r:.3g} with A = {a:+.2f}: inside the trust region, the policy term pushes this token's "
-            f"probability {direction} (∂L/∂log π = {float(terms.grad_policy[row, position]):+.3g}){kl_part}.")
+            f"probability {direction} (∂L/∂log π = {grad_policy:+.3g}){kl_part}.")

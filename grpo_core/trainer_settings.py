@@ -107,7 +107,7 @@ class Settings:
         if loss.pop("mask_truncated_completions"):
             left_out.append("mask_truncated_completions: no answer of this batch is truncated, so nothing would "
                             "be masked (Live training applies it).")
-        fields = ", ".join(name for name, _ in self.used) or "none: the trainer's defaults"
+        fields = ", ".join(name.removeprefix("actor_rollout_ref.") for name, _ in self.used) or "none: the defaults"
         idea = f"The loss your pasted {self.trainer} settings select (fields read: {fields})."
         return Algorithm("yours", f"Your {self.trainer} settings", idea, (f"your {self.trainer} config", ""),
                          loss), left_out

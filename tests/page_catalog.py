@@ -8,6 +8,7 @@ shown texts from AppTest's element tree, and the URL parameters a page validates
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -23,6 +24,7 @@ APP_DIR = MAIN.parent
 if str(APP_DIR) not in sys.path:  # app/'s modules, imported as `streamlit run app/main.py` imports them
     sys.path.insert(0, str(APP_DIR))
 
+import classroom  # noqa: E402
 import live_chart  # noqa: E402
 
 #: AppTest's default of 3 s is too short for a cold torch import on a shared 2-core machine.
@@ -90,7 +92,7 @@ def url_keys(page: PageInfo) -> set[str]:
     source = page.source
     keys = set(_SPEC_KEY.findall(source)) | set(_SET_PARAM_KEY.findall(source))
     keys |= {k for k in _BIND_KEY.findall(source) if "{" not in k}
-    return keys
+    return keys | set(classroom.URL_PARAMS)  # app/main.py reads a class link's ?hide=, ?lock=, ?present= on every page
 
 
 # -------------------------------------------------------------------------------------------------
@@ -110,6 +112,13 @@ def open_page(page: PageInfo, query: dict[str, Any] | None = None):
         at.query_params.clear()
         at.query_params.update(query)
     return at.switch_page(page.script).run()
+
+
+@functools.cache
+def first_kinds(page: PageInfo) -> frozenset[str]:
+    """The kinds of widget ``page`` shows when it opens (AppTest, no query), e.g. whether it shows a slider
+    before any interaction: a page may create sliders only later (the Lessons page's later steps)."""
+    return frozenset(w.type for w in widgets(open_page(page)))
 
 
 def walk(node) -> Iterator[Any]:

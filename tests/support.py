@@ -78,8 +78,8 @@ def wait_healthy(url: str, timeout: float = 60.0, proc: subprocess.Popen | None 
 
 @contextlib.contextmanager
 def streamlit_server(port: int | None = None, *, extra_args: list[str] | None = None, env: dict | None = None,
-                     log_path: Path | None = None, timeout: float = 60.0):
-    """Run ``streamlit run app/main.py`` on 127.0.0.1; yield ``(base_url, Popen)``; stop it by PID.
+                     log_path: Path | None = None, timeout: float = 60.0, script: Path = MAIN):
+    """Run ``streamlit run app/main.py`` (or ``script``) on 127.0.0.1; yield ``(base_url, Popen)``; stop it by PID.
 
     The server's output goes to ``log_path`` (default: ``.pytest_cache/streamlit-<port>.log`` if that
     folder exists, else nowhere).
@@ -87,9 +87,9 @@ def streamlit_server(port: int | None = None, *, extra_args: list[str] | None = 
     port = port or free_port()
     # The `streamlit` script itself, as the README runs it (`python -m streamlit` would add the cwd to
     # sys.path and hide an import that only works from the project root).
-    script = Path(sys.executable).with_name("streamlit")
-    launcher = [str(script)] if script.exists() else [sys.executable, "-m", "streamlit"]
-    cmd = [*launcher, "run", str(MAIN),
+    streamlit = Path(sys.executable).with_name("streamlit")
+    launcher = [str(streamlit)] if streamlit.exists() else [sys.executable, "-m", "streamlit"]
+    cmd = [*launcher, "run", str(script),
            "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
            "--browser.gatherUsageStats", "false", *(extra_args or [])]
     if log_path is None and (ROOT / ".pytest_cache").exists():

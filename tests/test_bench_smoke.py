@@ -39,6 +39,18 @@ def test_bench_pages_quick_prints_every_page():
         assert page in out, out
 
 
+def test_bench_inspector_quick_prints_both_redraws_and_the_memory():
+    out = run_bench(str(ROOT / "bench" / "bench_inspector.py"), "--quick")
+    assert out.count("(target <= 2x)") == 2 and "MiB per session" in out, out
+
+
+def test_bench_figures_quick_prints_every_figure_both_ways():
+    out = run_bench(str(ROOT / "bench" / "bench_figures.py"), "--quick")
+    assert "graph objects" in out and "plain spec" in out, out
+    for case in ("ratio-clipping", "training, your-run", "reward-groups", "kl-beta"):
+        assert case in out, out
+
+
 @pytest.mark.long  # a cold start of torch, Streamlit and the pages each: .ci/run runs it
 def test_bench_clip_kl_one_repeat_prints_every_case():
     out = run_bench(str(ROOT / "bench" / "bench_clip_kl.py"), "--repeats", "1")
@@ -55,10 +67,11 @@ def test_bench_reward_groups_one_repeat_prints_every_case():
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.long  # about a minute (two servers, three browsers): .ci/run runs it, the default run does not
-def test_bench_browser_quick_prints_both_comparisons():
+@pytest.mark.long  # about two minutes (four servers, four browsers): .ci/run runs it, the default run does not
+def test_bench_browser_quick_prints_all_three_comparisons():
     require_chromium()
     out = run_bench(str(ROOT / "bench" / "bench_browser.py"), "--rounds", "1", "--seconds", "2", "--pauses", "1",
-                    "--plotly-rounds", "1", timeout=400)
+                    "--plotly-rounds", "1", "--step-rounds", "1", "--steps", "2", timeout=600)
     assert "rebuild (purge + newPlot + relayout)" in out and "Plotly.react" in out, out
     assert "refreshes per second" in out and "Pause click -> Play shown" in out, out
+    assert "one slider step -> chart shows the new data" in out and "ratio-clipping" in out, out

@@ -23,3 +23,17 @@ def test_load_bench_quick_run_reports_a_level_without_errors():
     sessions, trained, errors = rows[0][0], rows[0][1], rows[0][2]
     assert (sessions, trained, errors) == ("2", "1/1", "0")
     assert "server CPU" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.long  # two servers and seconds of sessions: .ci/run runs it
+def test_load_bench_puts_one_page_against_the_trivial_page():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "load.py"), "--levels", "2", "--training", "0", "--changes", "2",
+         "--think-min", "0.1", "--think-max", "0.3", "--no-ttl-wait", "--pages", "ratio-clipping", "--trivial",
+         "--max-seconds", "240"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (line,) = [line for line in result.stdout.splitlines() if "sessions: change p95" in line]
+    assert line.split()[0] == "2" and line.rstrip().endswith("errors 0 / 0"), line
+    assert "trivial page (one slider, one small chart)" in result.stdout

@@ -10,9 +10,11 @@ import pandas as pd
 import streamlit as st
 
 import charts
+import classroom
 from safe_text import md
 import token_inspector as ti
 import trainer_code
+import questions
 import urlstate
 from editor_guard import edit_problem
 from grpo_core import toy_batch as tb
@@ -111,6 +113,7 @@ st.markdown(
 )
 picked = st.multiselect(
     "Algorithms to compare", NAMES, default=DEFAULT_PICK, max_selections=3, key="alg_pick", bind="query-params",
+    disabled=classroom.locked("alg_pick"),
     help="Two or three names of the family's registry (grpo_core.family.ALGORITHMS); each card below names the "
          "objective, aggregation and advantage estimator it is made of.")
 if not picked:
@@ -148,12 +151,13 @@ left, right = st.columns([1, 2], gap="large")
 with left:
     preset_title = st.selectbox(
         "Preset", list(tb.PRESETS), key="alg_preset", bind="query-params",
+        disabled=classroom.locked("alg_preset", EDITOR),  # choosing a preset replaces the table
         help="A ready-made group of completions. Choosing one replaces the table below.")
     preset = tb.PRESETS[preset_title]
     st.caption(md(preset.description))
     move = st.slider(
         "How far π_new moved from π_old (log-ratio)", *tb.MOVE_RANGE, value=0.3, step=0.05, key="alg_move",
-        bind="query-params",
+        bind="query-params", disabled=classroom.locked("alg_move"),
         help="The policy has already moved toward the better answers (as after one update with num_iterations "
              "> 1): each token's log-ratio is this times a number between −1 and 1, higher for the answers above "
              "the group's mean. 0: on-policy, every ratio is 1 (apart from a preset's rare token).")
@@ -173,7 +177,7 @@ with left:
     low, high = tb.REWARD_RANGE
     edited = st.data_editor(
         pd.DataFrame({"reward": [c.reward for c in base], "length": [c.length for c in base]}),
-        key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch",
+        key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", disabled=classroom.locked(EDITOR),
         column_config={
             "reward": st.column_config.NumberColumn(
                 "reward", min_value=low, max_value=high, step=0.1, default=0.0, required=True, format="%.2f",
@@ -219,6 +223,7 @@ which, colour = st.columns(2)
 by_name = {a.name: a for a in algos}
 inspected = which.selectbox(
     "Algorithm to inspect", list(by_name), key=f"{INSPECT}algo", bind="query-params",
+    disabled=classroom.locked(f"{INSPECT}algo"),
     help="Which of the picked algorithms the token inspector below shows the batch under.") or algos[0].name
 ti.draw(ti.ToySource(batch, by_name[inspected], results[inspected].terms), key="alg_inspector", prefix=INSPECT,
         controls=[colour])
@@ -228,15 +233,4 @@ for tab, algo in zip(st.tabs([md(a.title) for a in algos]), algos):
     with tab:
         trainer_code.draw(algo.settings, md(algo.title))
 
-with st.expander("Think about it"):
-    st.markdown(
-        "1. Load **one long wrong answer** with grpo and dapo. Which completion's Σ|∂L/∂log π| changes most "
-        "between them, and why does token-mean push its tokens down harder?\n"
-        "2. Load **a rare token that became likely**. Find the token in the heatmaps (or hover it in the token "
-        "inspector): which algorithm still pushes it, and which leaves it at 0? Which one would you trust with a "
-        "token that jumped that far?\n"
-        "3. Compare gspo and luspo: they differ in one part only. Which, and what does that do to a long answer?\n"
-        "4. Set the slider to 0: every ratio is 1 (but a preset's rare token). Which 0 cells of the heatmaps "
-        "disappear, and why?\n"
-        "5. Pick sapo and grpo. Where does SAPO's push exceed the clipped one's, and where is it smaller?"
-    )
+questions.draw("algorithms", load=lambda table: load(table, st.session_state["alg_preset"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import grpo_core
+import questions
 
 st.title("GRPO Explorer")
 
@@ -96,13 +97,4 @@ st.markdown(
     "class or a colleague. A link that was damaged on the way is ignored with a notice, never an error."
 )
 
-with st.expander("Think about it"):
-    st.markdown(
-        """
-1. Which term of the loss replaces PPO's value network (the critic), and what does it compare each answer with?
-2. One term limits how far a single update moves the model, another anchors it over the whole run. Which is
-   which, and what does each compare the model with (π_old or π_ref)?
-3. If every answer to a prompt gets the same reward, which factor of the loss becomes 0 for that prompt?
-4. Where in the formula would a longer answer count more, or less, than a short one?
-"""
-    )
+questions.draw("home")

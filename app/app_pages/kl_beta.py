@@ -5,7 +5,9 @@ import pandas as pd
 import streamlit as st
 import torch
 
+import classroom
 import kl_figures as kf
+import questions
 import urlstate
 from grpo_core import grpo_loss, kl_estimate
 from grpo_core.curves import MAX_SAMPLES, MAX_TRIALS, total_reward
@@ -56,11 +58,13 @@ controls, chart = st.columns([1, 3], gap="large")
 with controls:
     r_outcome = st.number_input(
         "outcome reward R", *REWARD_RANGE, value=1.0, step=0.1, key="kl_reward", bind="query-params",
+        disabled=classroom.locked("kl_reward"),
         help="The reward of a completion before any penalty, e.g. 1 for a correct answer, 0 for a wrong one.",
     )
     kls = [
         st.number_input(
             f"KL value {i + 1}", *KL_RANGE, value=default, step=0.5, key=f"kl_value{i + 1}", bind="query-params",
+            disabled=classroom.locked(f"kl_value{i + 1}"),
             help="How far the policy has drifted from the reference on this completion (KL, in nats). "
             "Each value is one line on the chart.",
         )
@@ -68,6 +72,7 @@ with controls:
     ]
     beta = st.slider(
         "β (KL weight)", *BETA_RANGE, value=0.1, step=0.01, key="kl_beta", bind="query-params",
+        disabled=classroom.locked("kl_beta"),
         help="Weight of the KL penalty. DeepSeekMath used 0.04 (the Live training page's default); DAPO and "
         "TRL's default use 0: no KL term at all. Also used by the loss-vs-reward demo below.",
     )
@@ -95,7 +100,8 @@ st.markdown(
     "repeated trials."
 )
 lab = st.segmented_control(
-    "distributions", LABS, default=LABS[0], key="kl_lab", bind="query-params", required=True,
+    "distributions", LABS, default=LABS[0], key="kl_lab", bind="query-params",
+    disabled=classroom.locked("kl_lab"), required=True,
     help="Gaussians: two bell curves you shape by mean and std. Tokens: a next-token distribution over five "
     "tokens, policy vs reference, shaped by their logits (what a language model outputs).",
 )
@@ -107,7 +113,7 @@ with lab_controls:
         logits = tuple(
             policy_col.slider(
                 f"π: “{tok}”", *LOGIT_RANGE, value=DEFAULT_LOGITS[i], step=0.1, key=f"kl_logit{i + 1}",
-                bind="query-params",
+                bind="query-params", disabled=classroom.locked(f"kl_logit{i + 1}"),
                 help=f"The policy's logit for the token “{tok}”. Raising it makes the policy sample it more.",
             )
             for i, tok in enumerate(kf.TOKENS)
@@ -115,7 +121,7 @@ with lab_controls:
         logits_ref = tuple(
             ref_col.slider(
                 f"π_ref: “{tok}”", *LOGIT_RANGE, value=DEFAULT_REF_LOGITS[i], step=0.1,
-                key=f"kl_ref_logit{i + 1}", bind="query-params",
+                key=f"kl_ref_logit{i + 1}", bind="query-params", disabled=classroom.locked(f"kl_ref_logit{i + 1}"),
                 help=f"The frozen reference model's logit for “{tok}”.",
             )
             for i, tok in enumerate(kf.TOKENS)
@@ -123,24 +129,30 @@ with lab_controls:
     else:
         policy_col, ref_col = st.columns(2)
         mu = policy_col.slider("π mean", *MU_RANGE, value=0.5, step=0.05, key="kl_mu", bind="query-params",
+                               disabled=classroom.locked("kl_mu"),
                                help="Mean of the policy π, the distribution that samples.")
         sigma = policy_col.slider("π std", *SIGMA_RANGE, value=1.0, step=0.05, key="kl_sigma",
-                                  bind="query-params", help="Spread of the policy π.")
+                                  bind="query-params",
+                                  disabled=classroom.locked("kl_sigma"), help="Spread of the policy π.")
         mu_ref = ref_col.slider("π_ref mean", *MU_RANGE, value=0.0, step=0.05, key="kl_mu_ref",
-                                bind="query-params", help="Mean of the frozen reference π_ref.")
+                                bind="query-params",
+                                disabled=classroom.locked("kl_mu_ref"), help="Mean of the frozen reference π_ref.")
         sigma_ref = ref_col.slider("π_ref std", *SIGMA_RANGE, value=1.0, step=0.05, key="kl_sigma_ref",
-                                   bind="query-params", help="Spread of the frozen reference π_ref.")
+                                   bind="query-params", disabled=classroom.locked("kl_sigma_ref"),
+                                   help="Spread of the frozen reference π_ref.")
     num_samples = st.select_slider(
         "N samples per estimate", SAMPLE_SIZES, value=10, key="kl_samples", bind="query-params",
+        disabled=classroom.locked("kl_samples"),
         help="How many sampled tokens one KL estimate averages over (a training step averages over the "
         "tokens of its batch). More samples, less noise.",
     )
     num_trials = st.slider(
         "trials", *TRIALS_RANGE, value=200, step=10, key="kl_trials", bind="query-params",
+        disabled=classroom.locked("kl_trials"),
         help="How many independent N-sample estimates to draw, to see their bias and spread.",
     )
     seed = st.number_input(
-        "seed", *SEED_RANGE, value=0, step=1, key="kl_seed", bind="query-params",
+        "seed", *SEED_RANGE, value=0, step=1, key="kl_seed", bind="query-params", disabled=classroom.locked("kl_seed"),
         help="Seed of the random generator: the same seed draws the same samples, so a link reproduces "
         "the exact picture.",
     )
@@ -331,19 +343,4 @@ with numbers:
         f"with KL in the reward: {placements['reward'].loss.item():.4f}"
     )
 
-with st.expander("Think about it"):
-    st.markdown(
-        "1. With R = 1 and KL = 10, at which β does the total reward reach 0? What does that tell you about "
-        "choosing β when the KL of a long completion (summed over its tokens) can be large?\n"
-        "2. Set N = 1. Which estimator gives negative single-sample estimates, and how often? Its mean is "
-        "still unbiased: why is that enough for a logged KL, and why does the sign not matter for k1 in the "
-        "loss? (Look at its gradient in section 3.)\n"
-        "3. Move N from 10 to 1000. By how much does each estimator's spread shrink? (Compare with √100 = 10.)\n"
-        "4. Move π's mean to 0.1 (π and π_ref nearly equal). Which estimator has the smallest spread now? "
-        "Then move it to 2.5: what happens to k2's bias, and which of k1 and k3 is noisier now?\n"
-        "5. Set π std = 0.4, π_ref std = 2 and N = 1000. How many standard errors from 0 is k3's bias, and "
-        "why is that no evidence against an unbiased estimator? (Hint: e^(−d) = π_ref/π.)\n"
-        "6. In section 3, switch to Tokens. Which bars sit on the diamonds (reverse KL), which on the "
-        "crosses (forward KL), and where are k1's?\n"
-        "7. In section 4, move β from 0 to 1. Which column of advantages changes, and why does the other not?"
-    )
+questions.draw("kl_beta")

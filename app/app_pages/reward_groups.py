@@ -6,6 +6,8 @@ import pandas as pd
 import streamlit as st
 
 import charts
+import classroom
+import questions
 import urlstate
 from editor_guard import edit_problem
 from grpo_core import reward_table as rt
@@ -88,13 +90,13 @@ st.markdown(
 with st.sidebar:
     scale = st.radio(
         "Scale the advantages (`scale_rewards`)", list(SCALES), captions=list(SCALES.values()), key="scale",
-        bind="query-params",
+        bind="query-params", disabled=classroom.locked("scale"),
         help="What the distance from the group mean is divided by. group: each group's own std (DeepSeekMath, "
              "TRL's default). batch: one std over all completions of the batch (TRL scale_rewards='batch'). "
              "none: no division at all, as Dr. GRPO recommends, so near-ties stay small pushes.",
     )
     show_numbers = st.toggle(
-        "Show the numbers", key="numbers", bind="query-params",
+        "Show the numbers", key="numbers", bind="query-params", disabled=classroom.locked("numbers"),
         help="A table with every completion's reward, its group's mean and std, and its advantage: the exact "
              "numbers the bars are drawn from.",
     )
@@ -103,11 +105,11 @@ left, right = st.columns([2, 3], gap="large")
 
 with left:
     st.subheader("Presets")
-    preset_columns = st.columns(2)
+    preset_columns = st.container(key="rg_presets").columns(2)  # a class link names the presets as one
     for i, (name, preset) in enumerate(rt.PRESETS.items()):
         preset_columns[i % 2].button(
             preset.title, key=f"rg_preset_{name}", on_click=load, args=(preset.table,), help=preset.description,
-            width="stretch",
+            width="stretch", disabled=classroom.locked("rg_presets", EDITOR),  # a preset replaces the table
         )
 
     st.subheader("Completions and rewards")
@@ -119,7 +121,7 @@ with left:
         st.error(f"{problem}, so it was undone and the last valid table is back.")
     edited = st.data_editor(
         pd.DataFrame(base.rows(), columns=["prompt", "completion", "reward"]),
-        key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", height=420,
+        key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", height=420, disabled=classroom.locked(EDITOR),
         column_config={
             "prompt": st.column_config.TextColumn(
                 "prompt", max_chars=rt.MAX_TEXT, width="small",
@@ -225,18 +227,4 @@ if show_numbers:
                        for k in ("reward", "group mean", "group std", "advantage")},
     )
 
-with st.expander("Think about it"):
-    st.markdown(
-        """
-1. Load **All wrong**. Why is every advantage exactly 0? What would one lucky right answer change?
-2. In **Notebook's 4 groups**, compare "mostly right" (group 2) and "mostly wrong" (group 3). Which
-   single completion gets the biggest push in each, and why is it always the rare one?
-3. Add 5 to every reward of one group. Do its advantages move? What does that say about the reward's offset?
-4. Load **1 right out of 8**, then add more wrong answers (G = 16, 32 …). What happens to the lone
-   right answer's advantage with scale *group*? With *none*? Which is safer with G = 64?
-5. Delete completions until a group has two. Set the rewards to 1 and 0, then to 0.51 and 0.50. With scale
-   *group* do the bars change? With *none*?
-6. Load **Continuous scores** and switch between *group* and *none*. Which prompt loses its push under
-   *none*, and would you want it to when those tiny differences are a noisy reward model's?
-"""
-    )
+questions.draw("reward_groups", load=load)

@@ -11,7 +11,9 @@ import streamlit as st
 import torch
 
 import charts
+import classroom
 import live_timing
+import questions
 import token_inspector as ti
 import trainer_code
 import training_controls as tc
@@ -66,95 +68,115 @@ st.markdown(
 
 with st.sidebar:
     st.header("Presets")
-    preset_columns = st.columns(2)
+    preset_columns = st.container(key="tr_presets").columns(2)
     for column, (name, label) in zip(preset_columns, (("DeepSeekMath", "DeepSeekMath"),
                                                       ("TRL", "TRL defaults"))):
         column.button(label, key=f"tr_preset_{name.lower()}", on_click=ts.load_preset, args=(name,),
-                      help=tc.PRESET_HELP[name], width="stretch")
+                      help=tc.PRESET_HELP[name], width="stretch",
+                      disabled=classroom.locked("tr_presets", *tc.PRESETS[name]))  # a preset sets those knobs
     st.caption("The app starts from DeepSeekMath's GRPO (β = 0.04, loss_type grpo). TRL 1.16's GRPOConfig "
                "defaults differ: loss_type dapo, β = 0, use_bias_correction_kl on.")
     st.header("Run")
-    st.selectbox("Task", TASKS, key="tr_task", bind="query-params",
+    st.selectbox("Task", TASKS, key="tr_task", bind="query-params", disabled=classroom.locked("tr_task"),
                  help=tc.HELP["tr_task"])
     st.selectbox("Policy size", tuple(POLICY_SIZES), key="tr_size", bind="query-params",
+                 disabled=classroom.locked("tr_size"),
                  help="Width of the policy network (an embedding of the question, the previous token and the "
                       "position, then an MLP): " + ", ".join(f"{k} = {v}" for k, v in POLICY_SIZES.items())
                       + " hidden units. Changing it starts a new run.")
-    st.slider("Prompts per step (B)", 1, tc.MAX_B, key="tr_B", bind="query-params",
+    st.slider("Prompts per step (B)", 1, tc.MAX_B, key="tr_B", bind="query-params", disabled=classroom.locked("tr_B"),
               help=tc.HELP["tr_B"])
-    st.slider("Group size (G)", 1, 32, key="tr_G", bind="query-params",
+    st.slider("Group size (G)", 1, 32, key="tr_G", bind="query-params", disabled=classroom.locked("tr_G"),
               help=tc.HELP["tr_G"])
     st.selectbox("Difficulty at the start", tuple(DIFFICULTY), key="tr_difficulty", bind="query-params",
+                 disabled=classroom.locked("tr_difficulty"),
                  help="How often the starting policy is already right (a stand-in for what pretraining gave an "
                       "LLM): " + "; ".join(DIFFICULTY_LABELS.values()) + ". Easy makes most groups all-right. "
                       "Changing it starts a new run.")
-    st.number_input("Seed", 0, 9999, step=1, key="tr_seed", bind="query-params",
+    st.number_input("Seed", 0, 9999, step=1, key="tr_seed", bind="query-params", disabled=classroom.locked("tr_seed"),
                     help=tc.HELP["tr_seed"])
-    st.slider("Step cap", 10, 2000, step=10, key="tr_cap", bind="query-params",
+    st.slider("Step cap", 10, 2000, step=10, key="tr_cap", bind="query-params", disabled=classroom.locked("tr_cap"),
               help=tc.HELP["tr_cap"])
     st.select_slider("Speed (steps per refresh)", SPEEDS, key="tr_speed", bind="query-params",
+                     disabled=classroom.locked("tr_speed"),
                      help=tc.HELP["tr_speed"])
 
     st.header("Sampling and update")
     st.slider("Temperature", 0.2, 2.0, step=0.05, key="tr_temp", bind="query-params",
+              disabled=classroom.locked("tr_temp"),
               help=tc.HELP["tr_temp"])
     st.slider("Learning rate", 0.001, 0.2, step=0.001, format="%.3f", key="tr_lr", bind="query-params",
+              disabled=classroom.locked("tr_lr"),
               help=tc.HELP["tr_lr"])
-    st.slider("Updates per batch (μ)", 1, 8, key="tr_mu", bind="query-params",
+    st.slider("Updates per batch (μ)", 1, 8, key="tr_mu", bind="query-params", disabled=classroom.locked("tr_mu"),
               help=tc.HELP["tr_mu"])
 
     st.header("Clipping")
     st.slider("ε (clip width)", 0.0, 1.0, step=0.01, key="tr_eps", bind="query-params",
+              disabled=classroom.locked("tr_eps"),
               help=tc.HELP["tr_eps"])
     clip_high = st.toggle("Separate upper bound (ε_high, DAPO's clip-higher)", key="tr_clip_high",
-                          bind="query-params", help=tc.HELP["tr_clip_high"])
-    st.slider("ε_high", 0.0, 5.0, step=0.01, key="tr_eps_high", bind="query-params", disabled=not clip_high,
+                          bind="query-params", disabled=classroom.locked("tr_clip_high"), help=tc.HELP["tr_clip_high"])
+    st.slider("ε_high", 0.0, 5.0, step=0.01, key="tr_eps_high", bind="query-params",
+              disabled=classroom.locked("tr_eps_high") or not clip_high,
               help=tc.HELP["tr_eps_high"])
-    dual = st.toggle("Dual clip (δ)", key="tr_dual", bind="query-params",
+    dual = st.toggle("Dual clip (δ)", key="tr_dual", bind="query-params", disabled=classroom.locked("tr_dual"),
                      help=tc.HELP["tr_dual"])
-    st.slider("δ", 1.05, 10.0, step=0.05, key="tr_delta", bind="query-params", disabled=not dual,
+    st.slider("δ", 1.05, 10.0, step=0.05, key="tr_delta", bind="query-params",
+              disabled=classroom.locked("tr_delta") or not dual,
               help=tc.HELP["tr_delta"])
 
     st.header("KL to the reference")
     st.slider("β (KL weight)", 0.0, 2.0, step=0.01, key="tr_beta", bind="query-params",
+              disabled=classroom.locked("tr_beta"),
               help=tc.HELP["tr_beta"])
     st.radio("KL estimator", tc.KL_ESTIMATORS, horizontal=True, key="tr_kl_est", bind="query-params",
+             disabled=classroom.locked("tr_kl_est"),
              help=tc.kl_estimator_help())
     st.radio("KL goes into", ("loss", "reward"), horizontal=True, key="tr_kl_in", bind="query-params",
+             disabled=classroom.locked("tr_kl_in"),
              help=tc.HELP["tr_kl_in"])
     st.toggle("KL × ratio (TRL's use_bias_correction_kl)", key="tr_kl_bias", bind="query-params",
+              disabled=classroom.locked("tr_kl_bias"),
               help=tc.HELP["tr_kl_bias"])
 
     st.header("Advantages and loss")
     st.radio("Scale advantages by", ("group", "batch", "none"), horizontal=True, key="tr_scale",
-             bind="query-params", help=tc.HELP["tr_scale"])
+             bind="query-params", disabled=classroom.locked("tr_scale"), help=tc.HELP["tr_scale"])
     st.selectbox("Advantage estimator", tc.ESTIMATORS, format_func=tc.LABELS["tr_adv"].get, key="tr_adv",
-                 bind="query-params", help=tc.estimator_help())
+                 bind="query-params", disabled=classroom.locked("tr_adv"), help=tc.estimator_help())
     vocabulary = st.radio("Vocabulary", tc.VOCABULARIES, horizontal=True, key="tr_vocab", bind="query-params",
+                          disabled=classroom.locked("tr_vocab"),
                           help=tc.HELP["tr_vocab"])
     st.selectbox("Loss (TRL loss_type)", tc.LOSS_TYPES, format_func=tc.LABELS["tr_loss"].get, key="tr_loss",
-                 bind="query-params", disabled=vocabulary != "TRL", help=tc.loss_type_help())
+                 bind="query-params",
+                 disabled=classroom.locked("tr_loss") or vocabulary != "TRL", help=tc.loss_type_help())
     st.selectbox("Objective (verl policy_loss)", tc.POLICY_LOSSES, format_func=tc.LABELS["tr_policy_loss"].get,
-                 key="tr_policy_loss", bind="query-params", disabled=vocabulary != "verl", help=tc.policy_loss_help())
+                 key="tr_policy_loss", bind="query-params",
+                 disabled=classroom.locked("tr_policy_loss") or vocabulary != "verl", help=tc.policy_loss_help())
     st.selectbox("Aggregation (verl loss_agg_mode)", tc.AGGREGATION_MODES, key="tr_agg", bind="query-params",
-                 disabled=vocabulary != "verl", help=tc.aggregation_help())
+                 disabled=classroom.locked("tr_agg") or vocabulary != "verl", help=tc.aggregation_help())
     objective, aggregation = tc.chosen_variant(st.session_state)
     st.caption(tc.variant_caption(objective, aggregation))
     sapo, dro = objective == "sapo", objective == "dro"
-    st.slider("τ_pos (SAPO, A > 0)", 0.05, 10.0, step=0.05, key="tr_tau_pos", bind="query-params", disabled=not sapo,
+    st.slider("τ_pos (SAPO, A > 0)", 0.05, 10.0, step=0.05, key="tr_tau_pos", bind="query-params",
+              disabled=classroom.locked("tr_tau_pos") or not sapo,
               help=tc.param_help("sapo", "The gate's steepness for positive advantages (trainers' default 1.0)."))
-    st.slider("τ_neg (SAPO, A ≤ 0)", 0.05, 10.0, step=0.05, key="tr_tau_neg", bind="query-params", disabled=not sapo,
+    st.slider("τ_neg (SAPO, A ≤ 0)", 0.05, 10.0, step=0.05, key="tr_tau_neg", bind="query-params",
+              disabled=classroom.locked("tr_tau_neg") or not sapo,
               help=tc.param_help("sapo", "The gate's steepness for negative advantages (trainers' default 1.05)."))
-    st.slider("β_dro (DRO)", 0.01, 2.0, step=0.01, key="tr_dro_beta", bind="query-params", disabled=not dro,
+    st.slider("β_dro (DRO)", 0.01, 2.0, step=0.01, key="tr_dro_beta", bind="query-params",
+              disabled=classroom.locked("tr_dro_beta") or not dro,
               help=tc.param_help("dro", "Weight of the quadratic penalty on the log-ratio to the sampling policy."))
     st.radio("Importance sampling level", ("token", "sequence"), horizontal=True, key="tr_is",
-             bind="query-params", help=tc.HELP["tr_is"])
+             bind="query-params", disabled=classroom.locked("tr_is"), help=tc.HELP["tr_is"])
     st.slider("Top-entropy tokens (top_entropy_quantile)", 0.05, 1.0, step=0.05, key="tr_top_ent",
-              bind="query-params",
+              bind="query-params", disabled=classroom.locked("tr_top_ent"),
               help=tc.HELP["tr_top_ent"])
     st.toggle("Mask truncated completions", key="tr_mask_trunc", bind="query-params",
+              disabled=classroom.locked("tr_mask_trunc"),
               help=tc.HELP["tr_mask_trunc"])
-    st.toggle("Partial credit", key="tr_partial", bind="query-params",
+    st.toggle("Partial credit", key="tr_partial", bind="query-params", disabled=classroom.locked("tr_partial"),
               help=tc.HELP["tr_partial"])
 
 
@@ -164,13 +186,16 @@ st.caption(f"Policy: {trainer.num_parameters:,} parameters on {device_name(train
 if ts.NOTICE in st.session_state:
     st.info(st.session_state.pop(ts.NOTICE), icon=":material/info:")
 
-with st.expander("Ready-made experiments (one click: two to five runs, then overlaid under Compare runs)",
-                 expanded=not len(trainer.history) or ts.LESSON in st.session_state):
+# A class link names all of them at once (an experiment sets every knob, so a lock on any knob locks them too).
+with st.container(key="tr_experiments"), st.expander(
+        "Ready-made experiments (one click: two to five runs, then overlaid under Compare runs)",
+        expanded=not len(trainer.history) or ts.LESSON in st.session_state):
     specs = list(EXPERIMENTS.values())
     for row in range(0, len(specs), EXPERIMENTS_PER_ROW):
         for column, spec in zip(st.columns(EXPERIMENTS_PER_ROW), specs[row:row + EXPERIMENTS_PER_ROW]):
             column.button(spec.name, key=f"tr_exp_{spec.name}", on_click=ts.start_experiment, args=(spec.name,),
-                          help=spec.question, width="stretch")
+                          help=spec.question, width="stretch",
+                          disabled=classroom.locked("tr_experiments", *tc.DEFAULTS, "tr_cmp_metric", "tr_cmp_x"))
     st.caption("Each arm starts from the defaults with the experiment's changes and the seed chosen in the sidebar; "
                "pick another seed and run it again to see how much is chance.")
     experiment = st.session_state.get(ts.EXPERIMENT)
@@ -278,7 +303,7 @@ def draw_distribution(trainer: Trainer, fresh: bool) -> None:
         return
     labels = [trainer.task.prompt_text(p) for p in trainer.probe_prompts]
     choice = st.selectbox("Question", [str(i) for i in range(len(labels))], format_func=lambda i: labels[int(i)],
-                          key="tr_probe", bind="query-params",
+                          key="tr_probe", bind="query-params", disabled=classroom.locked("tr_probe"),
                           help=tc.HELP["tr_probe"])
     probe = int(choice)
     cache = st.session_state.setdefault(ts.DETAIL_CACHE, {})
@@ -306,17 +331,18 @@ def draw_distribution(trainer: Trainer, fresh: bool) -> None:
 def draw_controls(running: bool) -> None:
     controls = st.columns([1, 1, 1, 4])
     # Two buttons with their own keys, not one toggle: a click that Streamlit delivers to a later run too
-    # (a rerun right after the click) can then only repeat what it meant.
+    # (a rerun right after the click) can then only repeat what it meant. A class link names them as one.
+    play_pause = controls[0].container(key="tr_play_pause")
     if running:
-        controls[0].button("Pause", key="tr_pause", on_click=ts.pause, type="primary", width="stretch",
-                           help=tc.HELP["tr_pause"])
+        play_pause.button("Pause", key="tr_pause", on_click=ts.pause, type="primary", width="stretch",
+                          help=tc.HELP["tr_pause"], disabled=classroom.locked("tr_play_pause"))
     else:
-        controls[0].button("Play", key="tr_play", on_click=ts.play, type="primary", width="stretch",
-                           help=tc.HELP["tr_play"])
+        play_pause.button("Play", key="tr_play", on_click=ts.play, type="primary", width="stretch",
+                          help=tc.HELP["tr_play"], disabled=classroom.locked("tr_play_pause"))
     controls[1].button("Step", key="tr_step", on_click=ts.request_step,
-                       width="stretch", disabled=running, help=tc.HELP["tr_step"])
+                       width="stretch", disabled=classroom.locked("tr_step") or running, help=tc.HELP["tr_step"])
     controls[2].button("Reset", key="tr_reset", on_click=ts.request_reset, width="stretch",
-                       help=tc.HELP["tr_reset"])
+                       help=tc.HELP["tr_reset"], disabled=classroom.locked("tr_reset"))
 
 
 def draw_view(trainer: Trainer) -> None:
@@ -417,8 +443,10 @@ def compare_runs() -> None:
                    "an experiment above, or Reset after a run to keep it.")
     else:
         metric = st.selectbox("Metric", TRAIN_METRIC_NAMES, key="tr_cmp_metric", bind="query-params",
+                              disabled=classroom.locked("tr_cmp_metric"),
                               help=tc.HELP["tr_cmp_metric"])
         along = st.radio("Along", tc.COMPARE_X, horizontal=True, key="tr_cmp_x", bind="query-params",
+                         disabled=classroom.locked("tr_cmp_x"),
                          help=tc.HELP["tr_cmp_x"])
         column = TRAIN_METRIC_NAMES.index(metric or "reward")
         lines = []
@@ -426,9 +454,8 @@ def compare_runs() -> None:
             index = charts.thin(run["table"].shape[0])
             x = (index + 1) * (run.get("samples", 1) if along == "samples" else 1)
             lines.append((run["label"], x, run["table"][index, column]))
-        overlay = charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric or "", key="tr_compare")
-        if along == "samples":
-            overlay.update_xaxes(title_text="completions sampled")
+        overlay = charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric or "", key="tr_compare",
+                                      x_title="completions sampled" if along == "samples" else "step")
         st.plotly_chart(overlay, key="tr_chart_compare", config={"displayModeBar": False})
         st.caption("The current run updates here when it is paused or stopped. The legend spells out what "
                    "differs from the default settings; #numbers count runs in this session.")
@@ -442,23 +469,9 @@ def compare_runs() -> None:
 
         st.download_button("Download these runs' metrics (CSV)", runs_csv, file_name="grpo_runs.csv",
                            mime="text/csv", on_click="ignore", key="tr_csv",
-                           help=tc.HELP["tr_csv"])
+                           help=tc.HELP["tr_csv"], disabled=classroom.locked("tr_csv"))
 
 
 compare_runs()
 
-with st.expander("Think about it"):
-    st.markdown(
-        "1. Run **G = 2 vs G = 16**. Why does the G = 2 run waste so many groups (watch *groups with no reward "
-        "spread*)? What does G = 16 cost?\n"
-        "2. Set μ = 1 and look at the clipped fraction. Why is it exactly 0 whatever ε is? Now set μ = 4.\n"
-        "3. With μ = 4, compare ε = 0.05 and ε = 0.5: which learns faster, and which keeps the ratio calmer?\n"
-        "4. Train with β = 0 until the reward is high, then with β = 0.5 from the same seed. How far does each "
-        "policy drift from where it started (KL to the reference)? Does the leash cost reward?\n"
-        "5. On *easy* prompts, why does dividing by the group std turn one wrong answer into a large push? "
-        "Compare scale = group and none.\n"
-        "6. On the times task, switch loss_type between grpo and dapo and watch the completion length: which "
-        "one punishes long wrong answers less per token?\n"
-        "7. Rewards here are 0 or 1. What does a group of binary rewards give as advantages, and why does that "
-        "suit tasks whose answers can be checked? Turn on partial credit and compare."
-    )
+questions.draw("training", load=ts.start_experiment)

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import charts
+import classroom
 from safe_text import md
 import trainer_code
 import training_controls as tc
@@ -108,7 +109,7 @@ def settings_section() -> None:
     st.header("Paste your config", divider="gray", anchor=False)
     text = st.text_area(
         "A TRL GRPOConfig (JSON, YAML, GRPOConfig(...) or --flags) or verl overrides (key=value, or nested YAML)",
-        key="yr_config", height=140, max_chars=200_000,
+        key="yr_config", height=140, max_chars=200_000, disabled=classroom.locked("yr_config"),
         placeholder="GRPOConfig(loss_type='dapo', beta=0.04, epsilon_high=0.28, num_generations=8)\n"
                     "or: actor_rollout_ref.actor.clip_ratio_high=0.28 algorithm.adv_estimator=grpo",
         help="Read with safe parsers only (json, yaml.safe_load, Python literals): nothing is run. Fields the "
@@ -155,10 +156,12 @@ st.markdown(
 files = st.file_uploader(
     "Training logs: TRL trainer_state.json or its JSON lines, verl's file-logger JSONL, or a CSV with a step column",
     type=["json", "jsonl", "csv", "txt"], accept_multiple_files=True, key="yr_files", max_upload_size=20,
+    disabled=classroom.locked("yr_files"),
     help=f"Up to {MAX_FILES} files, overlaid under Compare runs. TRL writes trainer_state.json into each "
          "checkpoint; verl's file logger writes to $VERL_FILE_LOGGER_PATH (trainer.logger=['file']).") or []
 with st.expander("…or paste a log"):
     pasted = st.text_area("Log text", key="yr_paste", height=120, max_chars=MAX_PASTE,
+                          disabled=classroom.locked("yr_paste"),
                           help=f"The same formats, up to {MAX_PASTE:,} characters.")
 
 logs: list[tuple[str, RunLog]] = []
@@ -180,7 +183,8 @@ for name, source in sources:
     logs.append((name, result))
 if not logs:
     example = st.radio("Nothing loaded yet: an example run", list(EXAMPLES), horizontal=True, key="yr_example",
-                       bind="query-params", captions=[EXAMPLE_HELP[k] for k in EXAMPLES],
+                       bind="query-params",
+                       disabled=classroom.locked("yr_example"), captions=[EXAMPLE_HELP[k] for k in EXAMPLES],
                        help="Real logs made by the trainers themselves (tests/data/make_*.py says how).")
     logs.append((f"example {example}", parsed((SAMPLES / EXAMPLES[example or "TRL"]).read_bytes())))
 
@@ -190,6 +194,7 @@ st.dataframe(pd.DataFrame([{"run": name, "format": log.kind, "steps": len(log.st
              hide_index=True)
 name, log = logs[0]
 window = st.slider("Smooth over the last N logged steps", 1, 50, 1, key="yr_smooth", bind="query-params",
+                   disabled=classroom.locked("yr_smooth"),
                    help="A trailing mean over N logged steps, for noisy runs; 1 shows the values as logged.")
 
 st.header("What the log shows", divider="gray", anchor=False)
@@ -210,6 +215,7 @@ with st.expander("How the log's metrics map onto the explorer's names"):
     st.dataframe(pd.DataFrame(mapping_table()), hide_index=True, width="stretch")
 if log.unknown:
     picked = st.multiselect("Plot other metrics of the log", log.unknown, max_selections=6, key="yr_unknown",
+                            disabled=classroom.locked("yr_unknown"),
                             help="Metrics the mapping table does not name, as the log calls them; with none of "
                                  "the dashboard's, the first three are plotted until you pick.")
     picked = picked or ([] if drawn else log.unknown[:3])
@@ -223,7 +229,7 @@ runs = [(n, lg.steps, lg.metrics) for n, lg in logs] + live_runs()
 names = [m for m in ("reward", *TRAIN_METRIC_NAMES, "truncated_fraction") if any(m in r[2] for r in runs)]
 names = list(dict.fromkeys(names))
 if names:
-    metric = st.selectbox("Metric", names, key="yr_cmp", bind="query-params",
+    metric = st.selectbox("Metric", names, key="yr_cmp", bind="query-params", disabled=classroom.locked("yr_cmp"),
                           help="Loaded logs, and the runs of Live training in this session, on one chart.") or names[0]
     lines = [(label, steps, smooth(metrics[metric], window)) for label, steps, metrics in runs if metric in metrics]
     st.plotly_chart(charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric, key="yr_compare"),

@@ -27,3 +27,14 @@ def decode(values) -> np.ndarray:
     if isinstance(values, dict) and "bdata" in values:
         return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).astype(np.float64)
     return np.asarray(values, dtype=np.float64)
+
+
+def open_questions(at: AppTest) -> AppTest:
+    """The page's "Think about it" expander opened (it draws its questions only when open), as a click would."""
+    from grpo_core.questions import QUESTIONS
+
+    for asked in QUESTIONS.values():
+        at.session_state[asked[0].key.rsplit("_", 1)[0] + "_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

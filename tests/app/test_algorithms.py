@@ -322,7 +322,7 @@ RARE = "a rare token that became likely"
 
 
 def inspector(at: AppTest) -> dict:
-    (trace,) = figure(at, "alg_inspector_grid")["data"]
+    trace, _clicks = figure(at, "alg_inspector_grid")["data"]
     return trace
 
 
@@ -403,7 +403,7 @@ def test_inspector_controls_are_the_pages_own_url_parameters():
 
 def test_settings_show_the_trl_config_and_the_verl_overrides():
     at = open_page()
-    codes = [(c.language, c.value) for c in at.code]
+    codes = [(c.language, c.value) for c in at.main.code]  # the sidebar's class link is code too
     assert [lang for lang, _ in codes] == ["python", "bash", "python", "bash", "python"]  # no verl for CISPO (TRL)
     trl = {ALGORITHMS[n].name: v for n, (lang, v) in zip(["grpo", "grpo", "dapo", "dapo", "cispo_trl"], codes)
            if lang == "python"}
@@ -511,8 +511,9 @@ def test_bad_link_values_give_a_notice_not_a_crash(query, bad):
 
 def test_every_control_has_help_a_range_and_a_url_key():
     at = open_page()
-    controls = [*at.multiselect, *at.selectbox, *at.slider]
-    assert len(controls) == 5  # the picks, the preset, the algorithm to inspect, its colour, the move
+    page = at.main  # the sidebar holds the app's own "Link for my class" builder
+    controls = [*page.multiselect, *page.selectbox, *page.slider]
+    assert len(controls) == 6  # the picks, the preset, the algorithm to inspect, its colour, its token, the move
     for control in controls:
         assert control.help and control.key.startswith("alg_")
     (slider,) = at.slider

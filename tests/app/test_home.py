@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import grpo_core
+from tests.app.pages import open_questions
 
 device_module = importlib.import_module("grpo_core.device")  # the package's `device` is the function
 
@@ -107,7 +108,7 @@ def test_the_app_defaults_are_what_the_overview_says():
 
 
 def test_overview_separates_the_clip_from_the_kl_anchor():
-    at = open_home()
+    at = open_questions(open_home())  # some of these sentences are in its "Think about it" questions
     text = _text(at)
     assert "One term limits how far a single update moves the model, another anchors it over the whole run" in text
     assert "Two terms keep one update from moving the model too far" not in text

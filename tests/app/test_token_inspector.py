@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
@@ -70,3 +71,54 @@ def test_the_url_opens_a_group_and_a_bad_value_is_dropped_without_a_crash():
     assert not at.exception
     assert at.number_input(key="ti_group").value == 3
     assert at.selectbox(key="ti_colour").value == "ratio"
+
+
+def _panel(at: AppTest) -> list[str]:
+    """The explanation panel's three lines: the token, its numbers, its sentence (Markdown as shown)."""
+    texts = [re.sub(r"\\(.)", r"\1", m.value) for m in at.markdown]
+    start = next(i for i, text in enumerate(texts) if text.startswith("**#"))
+    return texts[start:start + 3]
+
+
+def test_the_click_trace_has_one_point_per_real_token_in_row_major_order():
+    at = open_inspector()
+    heat, clicks = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    real = [(y, str(t + 1)) for y, row in zip(heat["y"], heat["text"]) for t, cell in enumerate(row) if cell]
+    assert list(zip(clicks["y"], clicks["x"])) == real
+    flat_hover = [h for row, texts in zip(heat["customdata"], heat["text"]) for h, c in zip(row, texts) if c]
+    assert clicks["customdata"] == flat_hover  # hovering either trace says the same
+    picker = at.selectbox(key="ti_token")
+    assert len(picker.options) == len(real)
+
+
+def test_explain_panel_shows_the_picked_tokens_numbers_and_sentence_from_the_core():
+    from grpo_core.inspector import QUANTITIES, explain_token, token_values
+
+    at = open_inspector()
+    at.slider(key="ti_update").set_value(3).run()
+    step, settings = at.session_state.step, at.session_state.settings
+    terms, entropy = step.inspect(2), step.entropy(2)
+    group, g = at.number_input(key="ti_group").value - 1, len(step.groups[0].rewards)
+    rewards = step._rewards.reshape(-1).tolist()
+    rows = sorted(range(group * g, group * g + g), key=lambda r: -rewards[r])
+    lengths = terms.mask.sum(dim=-1).int().tolist()
+    cells = [(i, t) for i, row in enumerate(rows) for t in range(lengths[row])]
+    side = (terms.clipped_high.int() - terms.clipped_low.int()).tolist()
+    clipped = [c for c in cells if side[rows[c[0]]][c[1]]]
+    picker = at.selectbox(key="ti_token")
+    assert len(picker.options) == len(cells)
+    assert picker.value == (clipped or cells)[0]  # it opens on the first clipped token
+    for k in (0, len(cells) - 1):
+        picker.select_index(k).run()
+        assert not at.exception
+        i, t = cells[k]
+        row = rows[i]
+        head, numbers, sentence = _panel(at)
+        assert head.startswith(f"**#{row - group * g + 1}") and f"token {t + 1}" in head
+        assert ("▲" in head) == (side[row][t] == 1) and ("▼" in head) == (side[row][t] == -1)
+        expected = explain_token(terms, row, t, epsilon=settings["epsilon"], epsilon_high=settings["epsilon_high"],
+                                 beta=settings["beta"])
+        assert sentence == expected
+        for name in QUANTITIES.names():
+            value = float(token_values(terms, name, entropy)[row, t])
+            assert f"**{value + 0.0:+.4g}**" in numbers, name
