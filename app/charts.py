@@ -12,6 +12,7 @@ would have produced; tests/app/test_charts_plain.py holds every page's figures t
 from __future__ import annotations
 
 import base64
+import contextvars
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,12 +41,42 @@ class PlainFigure(go.Figure):
         object.__setattr__(self, "_spec", spec)
 
     def to_dict(self) -> dict:
-        return self._spec
+        scale = _FONT_SCALE.get()
+        return self._spec if scale == 1.0 else scaled(self._spec, scale)
 
     to_plotly_json = to_dict
 
     def __repr__(self) -> str:
         return f"PlainFigure({len(self._spec['data'])} traces)"
+
+
+#: How much larger than the house size this script run draws the charts' type (the classroom's presenter mode
+#: sets it at the start of each run; a context variable, so one session's projector never reaches another's).
+_FONT_SCALE: contextvars.ContextVar[float] = contextvars.ContextVar("chart_font_scale", default=1.0)
+
+
+def set_font_scale(scale: float) -> None:
+    """Draw the figures of this script run with their type (and height and margins) ``scale`` times larger."""
+    _FONT_SCALE.set(float(scale))
+
+
+def scaled(spec, scale: float, key: str = ""):
+    """A copy of a finished spec with every font ``size``, the layout's ``height`` and its ``margin`` times
+    ``scale``: the same chart, readable from further away. Data arrays are shared, not walked."""
+    if isinstance(spec, dict):
+        if "bdata" in spec:
+            return spec
+        out = {k: scaled(v, scale, k) for k, v in spec.items()}
+        if key.endswith("font") and isinstance(out.get("size"), (int, float)):
+            out["size"] = out["size"] * scale
+        if key == "margin":
+            out = {k: v * scale if isinstance(v, (int, float)) else v for k, v in out.items()}
+        if key == "layout" and isinstance(out.get("height"), (int, float)):
+            out["height"] = round(out["height"] * scale)
+        return out
+    if isinstance(spec, list) and spec and isinstance(spec[0], (dict, list)):
+        return [scaled(v, scale, key) for v in spec]
+    return spec
 
 
 #: The "none" template as Plotly resolves ``template="none"`` (what graph objects put in a figure).

@@ -12,8 +12,9 @@ the keyed container around it (``tr_experiments``). A link lists names separated
   which controls the page has (the names a link may use and the builder offers). A control that overwrites
   others (a preset) names them too, and is locked with any of them, so that no lock can be undone by it.
 - **present**: for a projector at the back of a room: the sidebar starts collapsed (the charts get the whole
-  width) and the page's type is larger; the charts' own type stays the house size (16 px, set in charts.py,
-  whose figures are shared between sessions).
+  width), the page's type is larger, and so are the charts' type, height and margins, in the same proportion
+  (:func:`charts.set_font_scale`, applied to this run's copy of each figure as it is sent: the cached figures
+  are shared between sessions and never change).
 
 ``app/main.py`` calls :func:`begin` before the page runs and :meth:`Classroom.finish` after it. Names that are
 not controls of the page are ignored with urlstate's notice and taken out of the address. CSS is only ever
@@ -30,6 +31,7 @@ from typing import Any
 
 import streamlit as st
 
+import charts
 import urlstate
 
 HIDE, LOCK, PRESENT = "hide", "lock", "present"
@@ -44,6 +46,7 @@ STATE = "classroom_state"
 #: A projector's root font size (Streamlit's is 16 px): its text, widgets and spacing are in rem, so all of them
 #: grow. Not CSS ``zoom``: Streamlit sizes a Plotly chart from its zoomed width, and the chart then overflows.
 PRESENT_FONT_PX = 22
+BASE_FONT_PX = 16  # Streamlit's root font size; the charts' type grows in the same proportion
 
 
 def names_list(text: str) -> list[str]:
@@ -149,6 +152,7 @@ def begin() -> Classroom:
     checked = urlstate.validate_params(SPEC, max_len={HIDE: LIST_MAX_LEN, LOCK: LIST_MAX_LEN})
     room = Classroom(list(checked.values.get(HIDE, [])), list(checked.values.get(LOCK, [])),
                      checked.values.get(PRESENT) in ("1", "true"))
+    charts.set_font_scale(PRESENT_FONT_PX / BASE_FONT_PX if room.present else 1.0)
     state = _session()
     state.lock = frozenset(room.lock)
     state.shown = {}
@@ -188,7 +192,7 @@ def _builder(page, names: list[str], room: Classroom) -> None:
             help="Shown, but disabled: they keep the value they have now.")
         present = st.checkbox(
             "Presenter mode", value=room.present, key=BUILDER_PRESENT, bind="query-params",
-            help="For a projector: larger type, and the sidebar collapsed so that charts take the whole width.")
+            help="For a projector: larger type and charts, the sidebar collapsed.")
         query = {k: st.query_params.get_all(k) for k in st.query_params}
         st.code(link(page, query, hide, [n for n in lock if n not in hide], present), language=None,
                 wrap_lines=True)

@@ -129,6 +129,22 @@ def test_presenter_mode_sets_larger_type():
     assert not STYLE.findall("".join(m.proto.body for m in ok(pc.open_page(KL)).markdown))
 
 
+def test_presenter_mode_draws_the_charts_larger_and_leaves_other_sessions_alone():
+    def layouts(at) -> list[dict]:
+        return [f["layout"] for f in pc.figures(at)]
+
+    plain, present = layouts(ok(pc.open_page(KL))), layouts(ok(pc.open_page(KL, {"present": "1"})))
+    scale = classroom.PRESENT_FONT_PX / classroom.BASE_FONT_PX
+    assert len(present) == len(plain) >= 3
+    for small, large in zip(plain, present):
+        assert large["font"]["size"] == pytest.approx(small["font"]["size"] * scale)
+        assert large["hoverlabel"]["font"]["size"] == pytest.approx(small["hoverlabel"]["font"]["size"] * scale)
+        assert large["height"] == round(small["height"] * scale)
+        assert large["margin"]["l"] == pytest.approx(small["margin"]["l"] * scale)
+    # the figures are cached and shared: a presenter's session leaves the next visitor's at the house size
+    assert layouts(ok(pc.open_page(KL))) == plain
+
+
 def test_the_builder_writes_the_link_and_the_link_does_what_it_says():
     at = ok(pc.open_page(KL, {"kl_beta": "0.3", "cl_hide": ["kl_seed", "kl_trials"], "cl_lock": "kl_beta",
                               "cl_present": "true"}))

@@ -22,13 +22,20 @@ def body_font_px(page) -> float:
                          "'[data-testid=stMain] [data-testid=stMarkdownContainer] p')).fontSize)")
 
 
+def tick_font_px(page) -> float:
+    """The font size Plotly drew the first chart's x tick labels with, once one is drawn."""
+    page.locator('[data-testid="stPlotlyChart"] .xtick text').first.wait_for(timeout=30_000)
+    return page.evaluate("() => parseFloat(getComputedStyle(document.querySelector("
+                         "'[data-testid=stPlotlyChart] .xtick text')).fontSize)")
+
+
 def test_a_class_link_hides_and_locks_and_presenter_mode_is_larger(screenshot_dir):
     with streamlit_server() as (base, _proc), chromium_page(viewport=(1400, 1000)) as page:
         # The teacher's view (β = 0.5, R = 2) with the builder's choices, as the builder keeps them in the URL.
         page.goto(f"{base}/kl-beta?kl_beta=0.5&kl_reward=2&cl_hide=kl_beta&cl_hide=kl_seed&cl_lock=kl_reward"
                   "&cl_lock=kl_lab")
         wait_app_idle(page, FIRST_LOAD_MS)
-        plain_font = body_font_px(page)
+        plain_font, plain_tick = body_font_px(page), tick_font_px(page)
         page.locator(SIDEBAR).get_by_text("Link for my class").click()
         code = page.locator(f'{SIDEBAR} [data-testid="stCode"] code').first
         code.wait_for(timeout=30_000)
@@ -70,6 +77,7 @@ def test_a_class_link_hides_and_locks_and_presenter_mode_is_larger(screenshot_di
         page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)
         page.wait_for_timeout(1000)
         assert body_font_px(page) >= 1.3 * plain_font
+        assert tick_font_px(page) >= 1.3 * plain_tick, "the charts' type did not grow"
         sidebar = page.locator(SIDEBAR).bounding_box()
         assert sidebar is None or sidebar["x"] + sidebar["width"] <= 0, f"the sidebar is open: {sidebar}"
         fits = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].map(c =>
