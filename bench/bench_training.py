@@ -77,14 +77,14 @@ def make_batch(trainer: Trainer):
 def draw_once(trainer: Trainer, last) -> None:
     """What one refresh of the page builds: the dashboard, the answer heatmap, the groups table."""
     table = trainer.history.table()
-    index = charts.thin(table.shape[0], 200)  # the page's LIVE_POINTS
+    index = charts.thin(table.shape[0], 200)  # training_view.LIVE_POINTS
     rows = table[torch.as_tensor(index)].numpy()
     m = {name: rows[:, i] for i, name in enumerate(trainer.history.names)}
     steps = index + 1
     panels = charts.training_panels(m, trainer.config.kl_estimator)
     figures = [charts.training_dashboard(steps, panels)]
     if trainer.probe_history:
-        pick = charts.thin(len(trainer.probe_history), 120)  # the page's HEATMAP_COLUMNS
+        pick = charts.thin(len(trainer.probe_history), 120)  # training_view.HEATMAP_COLUMNS
         probs = torch.stack([trainer.probe_history[i][0] for i in pick]).numpy()
         figures.append(charts.answer_distribution_heatmap(pick + 1, probs, trainer.task.vocab, 3, title="P"))
     for fig in figures:  # what st.plotly_chart does with a figure
