@@ -451,18 +451,20 @@ DIVERGING = [[0.0, OKABE_ITO["blue"]], [0.5, "#F4F4F4"], [1.0, OKABE_ITO["vermil
 CLIP_MARKS = {1: "▲", -1: "▼", 0: ""}
 
 
-def token_grid(values, texts: Sequence[Sequence[str]], hover: Sequence[Sequence[str]], clip_side,
-               row_labels: Sequence[str], *, neutral: float, label: str, title: str | None = None,
-               key: str = "") -> PlainFigure:
+def token_grid(values, texts: Sequence[Sequence[str]], clip_side, row_labels: Sequence[str], *, neutral: float,
+               label: str, hover: Sequence[Sequence[tuple[str, str]]], numbers: Sequence, number_labels: Sequence[str],
+               title: str | None = None, key: str = "") -> PlainFigure:
     """Tokens as cells (rows: completions, columns: positions), coloured by ``values (R, T)`` on a diverging
     scale centred on ``neutral``; each cell shows its token's text, ▲/▼ for a token clipped at the high/low
-    side (never colour alone), and ``hover`` on mouse-over. Empty ``texts`` cells are padding (blank).
+    side (never colour alone). Empty ``texts`` cells are padding (blank).
 
-    A second trace, one invisible marker per real token in row-major order, is what a click selects
+    On mouse-over a token shows ``hover[r][t] = (head, sentence)`` with, between them, each of ``numbers``
+    (``Q`` arrays ``(R, T)``) under its ``number_labels``: the numbers travel as data and one hover template
+    formats them in the browser, which is lighter than a formatted string per token.
+
+    The hover and the click belong to a second trace, one invisible marker per real token in row-major order
     (Plotly gives heatmaps no selection); the selected token is framed. Its point index ``k`` is the ``k``-th
-    real token, row by row."""
-    import numpy as np
-
+    real token, row by row; its ``customdata[k]`` is ``[number 1, ..., number Q, head, sentence]``."""
     z = np.asarray(values, dtype=np.float64)
     side = np.asarray(clip_side)
     real = np.array([[bool(t) for t in row] for row in texts])
@@ -481,16 +483,21 @@ def token_grid(values, texts: Sequence[Sequence[str]], hover: Sequence[Sequence[
     if title:
         layout["title"].update(yref="container", y=1.0, yanchor="top", pad=dict(t=12))
     layout["hoverlabel"] = dict(font=dict(size=FONT_SIZE - 2), align="left", bgcolor="white", bordercolor="#2a3f5f")
+    rows, columns = np.nonzero(real)
+    q = len(number_labels)
+    # "+.4~g": 4 significant digits, a sign always, no trailing zeros (Python's "+.4g")
+    template = "<br>".join([f"%{{customdata[{q}]}}",
+                            *(f"{plain_label(name, 60)}: %{{customdata[{i}]:+.4~g}}" for i, name in enumerate(number_labels)),
+                            f"%{{customdata[{q + 1}]}}"]) + "<extra></extra>"
     return PlainFigure([dict(
         type="heatmap", z=z, x=[str(i + 1) for i in range(z.shape[1])], y=list(row_labels), zmid=neutral,
         zmin=neutral - spread, zmax=neutral + spread, colorscale=DIVERGING, text=cells,
-        texttemplate="%{text}", textfont=dict(size=FONT_SIZE), customdata=np.asarray(hover, dtype=object),
-        hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2,
+        texttemplate="%{text}", textfont=dict(size=FONT_SIZE), hoverinfo="skip", xgap=2, ygap=2,
         colorbar=dict(title=dict(text=label, side="right"), thickness=14),
     ), dict(
-        type="scatter", mode="markers", x=[str(c + 1) for r, c in zip(*np.nonzero(real))],
-        y=[row_labels[r] for r in np.nonzero(real)[0]], customdata=[hover[r][c] for r, c in zip(*np.nonzero(real))],
-        hovertemplate="%{customdata}<extra></extra>", showlegend=False, name="tokens",
+        type="scatter", mode="markers", x=[str(c + 1) for c in columns], y=[row_labels[r] for r in rows],
+        customdata=[[*(values[r][c] + 0.0 for values in numbers), *hover[r][c]] for r, c in zip(rows, columns)],
+        hovertemplate=template, hoverlabel=dict(namelength=0), showlegend=False, name="tokens",
         marker=dict(symbol="square-open", size=34, color=OKABE_ITO["black"], line=dict(width=4), opacity=0),
         selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=0)),
     )], layout)

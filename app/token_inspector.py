@@ -144,10 +144,11 @@ def url_spec(prefix: str = PREFIX, *, groups: bool = True, updates: bool = True,
 URL_SPEC = url_spec()
 
 
-def _hover(token: str, where: str, numbers: Sequence[tuple[str, float]], sentence: str) -> str:
-    lines = [f"<b>{charts.plain_label(token, 12)}</b> · {where}"]
-    lines += [f"{label}: {value + 0.0:+.4g}" for label, value in numbers]  # + 0.0: no "-0"
-    return "<br>".join([*lines, *_wrap(charts.plain_label(sentence, 400), 64)])
+def _hover(token: str, where: str, sentence: str) -> tuple[str, str]:
+    """A token's hover head and its sentence wrapped for Plotly (the numbers between them are data, formatted
+    by the chart's hover template: charts.token_grid)."""
+    return (f"<b>{charts.plain_label(token, 12)}</b> · {where}",
+            "<br>".join(_wrap(charts.plain_label(sentence, 400), 64)))
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -205,7 +206,9 @@ def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, k
         return
     entry = QUANTITIES[quantity]
     event = st.plotly_chart(charts.token_grid(
-        grid.shown[quantity], grid.texts, grid.hover, grid.side, grid.labels, neutral=entry.neutral,
+        grid.shown[quantity], grid.texts, grid.side, grid.labels, neutral=entry.neutral,
+        hover=grid.hover, numbers=[grid.shown[name] for name in names],
+        number_labels=[QUANTITY_LABELS[name] for name in names],
         label=entry.label, title=f"{source.title(group - 1)}: tokens coloured by {entry.label}",
         key=f"{key}_{quantity}"),
         key=f"{key}_grid", theme=None, config={"displayModeBar": False}, on_select="rerun", selection_mode="points")
@@ -218,7 +221,8 @@ def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, k
 @dataclass
 class _Grid:
     """What the inspector draws of one group at one update: ``shown[quantity][i][t]`` for row ``i`` of the
-    group sorted by reward, the tokens' ``texts``, ``hover`` texts, row ``labels``, clip ``side`` (+1/−1/0),
+    group sorted by reward, the tokens' ``texts``, ``hover`` (head, sentence) pairs, row ``labels``, clip
+    ``side`` (+1/−1/0),
     and ``sentences[(i, t)]`` for the real tokens in row-major order; ``problem`` says why nothing is drawn."""
 
     shown: dict
@@ -267,11 +271,8 @@ def _grid(source: BatchSource, group: int, update: int) -> _Grid:
         tokens = source.tokens(row)
         grid.texts.append([tokens[t] if t < length else "" for t in range(len(tokens))])
         grid.sentences.update(((i, t), said[i][t]) for t in range(length))
-        grid.hover.append([
-            _hover(tokens[t], f"completion #{row - first + 1}, token {t + 1}",
-                   [(QUANTITY_LABELS[name], values[i][t]) for name, values in shown.items()], said[i][t])
-            if t < length else "Padding: past the end of the completion, not in the loss."
-            for t in range(len(tokens))])
+        grid.hover.append([_hover(tokens[t], f"completion #{row - first + 1}, token {t + 1}", said[i][t])
+                           if t < length else ("", "") for t in range(len(tokens))])
         # "#k": the row's number in its group, which also keeps equal (R, A) rows apart on the category axis
         grid.labels.append(f"#{row - first + 1} · R {source.rewards[row]:.2f} · A {advantages[i]:+.2f}")
     return grid

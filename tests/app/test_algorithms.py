@@ -375,9 +375,12 @@ def test_inspector_hover_says_whether_the_clipped_rare_token_keeps_a_gradient(na
     row, token = batch_for(RARE).rare
     cell = shown_rows(trace).index(row)
     assert trace["text"][cell][token] == f"t{token + 1}▲"  # held at the high side: a mark, not colour alone
-    hover = trace["customdata"][cell][token].replace("<br>", " ")  # the sentence is wrapped at spaces
-    assert said in hover and f"completion #{row + 1}, token {token + 1}" in hover
-    assert "ratio r = π/π_old: +270" in hover  # e^(−0.4 + 6) ≈ 270
+    _heat, clicks = figure(at, "alg_inspector_grid")["data"]
+    (point,) = [p for p, y, x in zip(clicks["customdata"], clicks["y"], clicks["x"])
+                if y == trace["y"][cell] and x == str(token + 1)]
+    head, sentence = point[-2], point[-1].replace("<br>", " ")  # the sentence is wrapped at spaces
+    assert said in sentence and head.endswith(f"completion #{row + 1}, token {token + 1}")
+    assert point[0] == pytest.approx(math.exp(-0.4 + 6), rel=1e-3)  # its ratio, e^(−0.4 + 6) ≈ 270
     batch, rows = batch_for(RARE), shown_rows(trace)
     terms = loss_terms(batch.logp_new, batch.logp_old, batch.logp_ref, batch.rewards, batch.mask,
                        **ALGORITHMS[name].settings)

@@ -6,6 +6,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.pages import decode
@@ -55,8 +56,9 @@ def test_colour_and_update_controls_change_what_is_shown():
     at.slider(key="ti_update").set_value(3).run()
     later = decode(grid(at)["z"])
     assert np.nanmax(np.abs(later)) > 0
-    hover = grid(at)["customdata"]
-    assert any("ratio" in cell for row in hover for cell in row if cell)
+    clicks = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1]
+    assert "ratio r = π/π_old: %{customdata[0]:+.4~g}" in clicks["hovertemplate"]
+    assert any(point[0] != 1 for point in clicks["customdata"])  # the ratios have left 1 at update 3
     at.number_input(key="ti_group").set_value(2).run()
     assert not at.exception
     prompt = at.session_state.step.groups[1].prompt
@@ -85,8 +87,26 @@ def test_the_click_trace_has_one_point_per_real_token_in_row_major_order():
     heat, clicks = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
     real = [(y, str(t + 1)) for y, row in zip(heat["y"], heat["text"]) for t, cell in enumerate(row) if cell]
     assert list(zip(clicks["y"], clicks["x"])) == real
-    flat_hover = [h for row, texts in zip(heat["customdata"], heat["text"]) for h, c in zip(row, texts) if c]
-    assert clicks["customdata"] == flat_hover  # hovering either trace says the same
+    assert heat["hoverinfo"] == "skip"  # the markers carry the hover: one template, the numbers as data
+    from grpo_core.inspector import QUANTITIES, explain_token, token_values
+
+    step, settings = at.session_state.step, at.session_state.settings
+    terms, entropy = step.inspect(0), step.entropy(0)
+    group, g = at.number_input(key="ti_group").value - 1, len(step.groups[0].rewards)
+    rewards = step._rewards.reshape(-1).tolist()
+    rows = sorted(range(group * g, group * g + g), key=lambda r: -rewards[r])
+    names = list(QUANTITIES.names())  # a trainer step has entropies: every quantity, in the registry's order
+    for k, name in enumerate(names):
+        assert f"{QUANTITIES[name].label}: %{{customdata[{k}]:+.4~g}}" in clicks["hovertemplate"]
+    lengths = terms.mask.sum(dim=-1).int().tolist()
+    cells = [(i, t) for i, row in enumerate(rows) for t in range(lengths[row])]
+    for (i, t), point in zip(cells, clicks["customdata"]):
+        row = rows[i]
+        for k, name in enumerate(names):
+            assert point[k] == pytest.approx(float(token_values(terms, name, entropy)[row, t]), rel=1e-6, abs=1e-12)
+        assert point[-2].endswith(f"completion #{row - group * g + 1}, token {t + 1}")
+        assert point[-1].replace("<br>", " ") == explain_token(
+            terms, row, t, epsilon=settings["epsilon"], epsilon_high=settings["epsilon_high"], beta=settings["beta"])
     picker = at.selectbox(key="ti_token")
     assert len(picker.options) == len(real)
 
