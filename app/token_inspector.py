@@ -235,23 +235,32 @@ class _Grid:
     diverged: bool = False
 
 
-def _grid_memo(source: BatchSource, group: int, update: int, *, memo: str) -> _Grid:
-    """:func:`_grid`, kept in the session for the groups and updates of the last batch and settings seen (at
-    most :data:`KEPT_GRIDS`): changing the colour, or going back to a group, redraws without recomputing a
-    hover or a sentence."""
+def _kept(source: BatchSource, memo: str) -> dict:
+    """The session's dict under ``memo`` for ``source``'s batch and settings (emptied when either changes)."""
     kept = st.session_state.get(memo)
     if not kept or kept[0] is not source.origin or kept[1] != dict(source.settings):
         kept = st.session_state[memo] = (source.origin, dict(source.settings), {})
-    grids = kept[2]
+    return kept[2]
+
+
+def _grid_memo(source: BatchSource, group: int, update: int, *, memo: str) -> _Grid:
+    """:func:`_grid`, kept in the session for the groups and updates of the last batch and settings seen (at
+    most :data:`KEPT_GRIDS`): changing the colour, or going back to a group, redraws without recomputing a
+    hover or a sentence. The shown update's loss terms are kept too (under ``memo + "_terms"``), so that another
+    group of the same update does not compute the loss again."""
+    grids, terms = _kept(source, memo), _kept(source, memo + "_terms")
     if (group, update) not in grids:
         if len(grids) >= KEPT_GRIDS:
             grids.pop(next(iter(grids)))
-        grids[group, update] = _grid(source, group, update)
+        if update not in terms:  # one update's terms only: a large step's are megabytes
+            terms.clear()
+            terms[update] = source.terms(update - 1)
+        grids[group, update] = _grid(source, group, update, terms[update])
     return grids[group, update]
 
 
-def _grid(source: BatchSource, group: int, update: int) -> _Grid:
-    terms, entropy = source.terms(update - 1), source.entropy(update - 1)
+def _grid(source: BatchSource, group: int, update: int, terms: LossTerms) -> _Grid:
+    entropy = source.entropy(update - 1)
     names = [n for n in QUANTITIES.names() if entropy is not None or n != "entropy"]
     first = (group - 1) * source.group_size
     rows = sorted(range(first, first + source.group_size), key=lambda r: -source.rewards[r])

@@ -104,7 +104,7 @@ def main(argv=None) -> None:
     print(f"token inspector, 1 group of 32 completions x 6 tokens ({rows} tokens), {repeats} interleaved rounds; "
           f"trivial page median {median_ms['trivial']:.1f} ms")
     for name, what in (("colour", "colour changed (the grid redrawn, hovers and sentences kept)"),
-                       ("group", "a group seen for the first time (every hover and sentence computed)")):
+                       ("group", "another group, seen for the first time (its hovers and sentences computed)")):
         print(f"  {what}: median {median_ms[name]:.1f} ms, ratio {median_ms[name] / median_ms['trivial']:.2f}x "
               f"(target <= 2x)")
     default = TrainConfig(task="times")
