@@ -7,8 +7,10 @@ from __future__ import annotations
 import streamlit as st
 
 import training_controls as tc
+import urlstate
 from training_controls import DEFAULTS, SHORT, VIEW_DEFAULTS, describe
 from grpo_core.experiments import EXPERIMENTS, Runs
+from grpo_core.findings import START_EXPERIMENT as START
 from grpo_core.training import TrainConfig, Trainer, config_changes, needs_reset
 
 TRAINER, LAST, PLAYING, RUNS, NOTICE = "tr_trainer", "tr_last", "tr_playing", "tr_runs", "tr_notice"
@@ -128,6 +130,9 @@ def init(checked) -> None:
             st.session_state[key] = value
         elif key in tc.LABELS:  # Streamlit seeds a labelled selectbox from its label only: a bare option is set here
             st.session_state[key] = checked.values[key]
+    if START in checked.values:  # a link that starts an experiment (a lesson's, a finding's): once, then gone
+        start_experiment(checked.values[START])
+        urlstate.set_param(START, None)
 
 
 def current_config() -> TrainConfig | None:

@@ -50,6 +50,10 @@ REWARD_STD_MIN = 0.01
 EVIDENCE_POINTS = 6
 
 
+#: The Live training page's URL parameter that starts a ready-made experiment as the page opens.
+START_EXPERIMENT = "tr_exp"
+
+
 @dataclass(frozen=True)
 class Link:
     """Where the explorer shows the mechanism.
@@ -66,6 +70,16 @@ class Link:
     label: str
     query: dict[str, str | list[str]] = field(default_factory=dict)
     experiment: str | None = None
+
+    @property
+    def url_query(self) -> dict[str, str | list[str]]:
+        """``query``, and the experiment to start on opening (the Live training page's ``tr_exp``)."""
+        return {**self.query, START_EXPERIMENT: self.experiment} if self.experiment else dict(self.query)
+
+    @property
+    def text(self) -> str:
+        """The link's words, saying what opening it starts."""
+        return self.label + (f" (starts the ready-made experiment “{self.experiment}”)" if self.experiment else "")
 
 
 @dataclass(frozen=True)

@@ -506,12 +506,12 @@ def worksheet_title(text: str) -> str:
 
 def link_url(link: Link) -> str:
     """A relative URL (``page?key=value``) that opens the link's page set up as the link says."""
-    query = urllib.parse.urlencode(link.query, doseq=True)
+    query = urllib.parse.urlencode(link.url_query, doseq=True)
     return link.page + (f"?{query}" if query else "")
 
 
 def link_label(link: Link) -> str:
-    return link.label + (f" (then run the ready-made experiment “{link.experiment}” there)" if link.experiment else "")
+    return link.text
 
 
 def step_link(number: int) -> Link:

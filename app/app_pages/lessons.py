@@ -68,7 +68,7 @@ def forget(number: int) -> None:
 
 def show_me(links) -> None:
     for link in links:
-        st.page_link(PAGE_FILES[link.page], label=f"Show me: {link_label(link)}", query_params=link.query or None,
+        st.page_link(PAGE_FILES[link.page], label=f"Show me: {link_label(link)}", query_params=link.url_query or None,
                      icon=":material/arrow_forward:")
 
 

@@ -37,7 +37,9 @@ def question_text(text: str) -> str:
 
 
 #: Every control's URL range (training_controls.URL_SPEC), the token inspector's, and the question's.
-URL_SPEC = {**tc.URL_SPEC, **ti.URL_SPEC, "tr_probe": question_text}
+#: "tr_exp" (training_session.START): a link that starts a ready-made experiment as the page opens.
+URL_SPEC = {**tc.URL_SPEC, **ti.URL_SPEC, "tr_probe": question_text, "tr_exp": urlstate.one_of(*EXPERIMENTS)}
+assert ts.START in URL_SPEC
 
 checked = urlstate.validate_params(URL_SPEC)
 

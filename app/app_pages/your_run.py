@@ -85,9 +85,8 @@ def finding_card(finding) -> None:
         points = ", ".join(f"step {s}: {v:.4g}" for s, v in finding.evidence)
         st.caption(f"Evidence ({md(finding.metric)}): {md(points)}")
         for link in finding.links:
-            label = link.label + (f" (then run the ready-made experiment “{link.experiment}” there)"
-                                  if link.experiment else "")
-            st.page_link(PAGE_FILES[link.page], label=label, query_params=link.query or None,
+            label = link.text
+            st.page_link(PAGE_FILES[link.page], label=label, query_params=link.url_query or None,
                          icon=":material/arrow_forward:")
 
 

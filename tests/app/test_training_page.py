@@ -497,3 +497,21 @@ def test_the_token_inspector_opens_on_the_first_group_with_reward_spread():
     rewards = at.session_state["tr_last"]._rewards
     spread = [bool(rewards[b].max() > rewards[b].min()) for b in range(rewards.shape[0])]
     assert at.number_input(key="ti_group").value == (spread.index(True) + 1 if any(spread) else 1)
+
+
+def test_a_link_with_tr_exp_starts_that_experiment_once_and_a_bad_name_is_dropped():
+    from grpo_core.experiments import EXPERIMENTS
+    from tests import page_catalog as pc
+
+    name = "G = 2 vs G = 16"
+    at = open_page({"tr_exp": name})
+    pc.fill_in(at)
+    assert not at.warning and not at.exception
+    assert at.session_state["tr_experiment"]["name"] == name and at.session_state["tr_playing"]
+    first_arm = dict(EXPERIMENTS[name].arms[0][1])
+    assert at.session_state["tr_G"] == first_arm["group_size"]
+    assert "tr_exp" not in at.query_params  # gone from the URL: a reload does not start it again
+    at = open_page({"tr_exp": "<b>no such experiment</b>"})
+    (notice,) = [w.value for w in at.warning]
+    assert "tr\\_exp" in notice and "<b>" not in notice
+    assert "tr_experiment" not in at.session_state

@@ -78,7 +78,9 @@ def test_opens_on_the_trl_example_with_its_dashboard_findings_and_links():
     for title in ("Many groups give no learning signal", "The clip never acts", "Many completions are cut off"):
         assert title in shown
     links = {p.proto.label: p.proto for p in at.get("page_link")}
-    assert any(p.page == "training" and "μ = 1 vs μ = 4" in label for label, p in links.items())
+    (mu,) = [p for label, p in links.items() if p.page == "training" and "μ = 1 vs μ = 4" in label]
+    # one click starts the experiment there (the live page's tr_exp)
+    assert urllib.parse.parse_qs(mu.query_string)["tr_exp"] == ["μ = 1 vs μ = 4"] and "starts the" in mu.label
     (reward_groups,) = [p for p in links.values() if p.page == "reward-groups"]
     assert reward_groups.page_script_hash  # a registered page
     assert "completions/mean_length" in at.dataframe[1].value["in the log"].tolist()  # the mapping table
