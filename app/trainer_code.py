@@ -3,10 +3,12 @@ line for the same settings (grpo_core.family), or why that trainer cannot run th
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 import classroom
-from grpo_core.family import trl_code, verl_code
+from grpo_core.family import Algorithm, trl_code, verl_code
 from grpo_core.trainer_settings import Settings, parse_settings
 from safe_text import md
 
@@ -30,12 +32,19 @@ def draw(settings: dict, what: str) -> None:
             st.caption(md(note))
 
 
-def comparable_settings(text: str) -> Settings:
-    """``text`` read by :func:`~grpo_core.trainer_settings.parse_settings`, checked to select a valid loss
-    (``ValueError`` otherwise): a URL validator for a pasted config."""
+@functools.lru_cache(maxsize=64)
+def read_pasted(text: str) -> tuple[Settings, Algorithm, list[str]]:
+    """``text`` read once by :func:`~grpo_core.trainer_settings.parse_settings`: its settings, the loss they
+    select (:meth:`~grpo_core.trainer_settings.Settings.algorithm`) and what a toy batch cannot show of it.
+    ``ValueError`` if it cannot be read. Kept by text: the URL check, the box and the page's figures each ask
+    for it on every rerun (the results are shared, and nothing changes them)."""
     settings = parse_settings(text)
-    settings.algorithm()
-    return settings
+    return (settings, *settings.algorithm())
+
+
+def comparable_settings(text: str) -> Settings:
+    """A URL validator for a pasted config: its settings, ``ValueError`` when they select no valid loss."""
+    return read_pasted(text)[0]
 
 
 def paste_box(key: str, max_chars: int = PASTE_MAX) -> str:
@@ -52,12 +61,12 @@ def paste_box(key: str, max_chars: int = PASTE_MAX) -> str:
     if not text:
         return ""
     try:
-        settings = comparable_settings(text)
+        settings, _, left_out = read_pasted(text)
     except ValueError as err:
         st.error(f"These settings cannot be compared: {md(err)}", icon=":material/error:")
         return ""
     lines = [f"**Used ({settings.trainer}):** " + (md(", ".join(f for f, _ in settings.used)) or "none"), ""]
     lines += [f"- not used: {md(name)}: {md(why)}" for name, why in settings.unused]
-    lines += [f"- left out here: {md(note)}" for note in settings.algorithm()[1]]
+    lines += [f"- left out here: {md(note)}" for note in left_out]
     st.markdown("\n".join(lines))
     return text

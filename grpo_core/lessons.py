@@ -510,10 +510,6 @@ def link_url(link: Link) -> str:
     return link.page + (f"?{query}" if query else "")
 
 
-def link_label(link: Link) -> str:
-    return link.text
-
-
 def step_link(number: int) -> Link:
     return Link(LESSONS_PAGE, f"Lessons, step {number}", {"ls_step": str(number)})
 
@@ -549,12 +545,12 @@ def worksheet_markdown(title: str = "GRPO lesson", base_url: str | None = None) 
         lines += [f"## Step {step.number}: {step.title}", "", step.text, "", f"**{step.prediction.prompt}**", ""]
         lines += [f"- {b}" for b in _blank(step.prediction)]
         lines += ["", "What happened: ________________________________", "", "Open:"]
-        lines += [f"- [{link_label(link)}]({base}{link_url(link)})" for link in (step_link(step.number), *step.links)]
+        lines += [f"- [{link.text}]({base}{link_url(link)})" for link in (step_link(step.number), *step.links)]
         lines.append("")
     lines += ["## The seed notebook's questions", ""]
     for q in QUESTIONS:
         lines += [f"{q.number}. {q.text}", "", "   My answer: ________________________________", ""]
-        lines += [f"   - [{link_label(link)}]({base}{link_url(link)})" for link in q.links]
+        lines += [f"   - [{link.text}]({base}{link_url(link)})" for link in q.links]
         lines.append("")
     return "\n".join(lines)
 
@@ -566,7 +562,7 @@ def worksheet_html(title: str = "GRPO lesson", base_url: str | None = None) -> s
     title = " ".join(title.split()) or "GRPO lesson"
 
     def links(items) -> str:
-        return "<ul>" + "".join(f'<li><a href="{e(base + link_url(link))}">{e(link_label(link))}</a></li>'
+        return "<ul>" + "".join(f'<li><a href="{e(base + link_url(link))}">{e(link.text)}</a></li>'
                                 for link in items) + "</ul>"
 
     parts = [f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>",

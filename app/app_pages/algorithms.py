@@ -19,7 +19,6 @@ import urlstate
 from editor_guard import edit_problem
 from grpo_core import toy_batch as tb
 from grpo_core.family import ALGORITHMS
-from grpo_core.trainer_settings import parse_settings
 
 NAMES = list(ALGORITHMS.names())
 DEFAULT_PICK = ["grpo", "dapo", "cispo_trl"]
@@ -50,7 +49,7 @@ def load(completions: tuple, preset: str) -> None:
 def lineup(names: tuple[str, ...], yours: str) -> list:
     """The picked members of the family, then the loss of the pasted settings (``yours``, "" for none)."""
     algos = [ALGORITHMS[n] for n in names]
-    return algos + [parse_settings(yours).algorithm()[0]] if yours else algos
+    return algos + [trainer_code.read_pasted(yours)[1]] if yours else algos
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 import classroom
+import page_links
 import urlstate
 from safe_text import md
 from grpo_core.lessons import (
@@ -14,16 +15,11 @@ from grpo_core.lessons import (
     STEPS,
     decode_answers,
     encode_answers,
-    link_label,
     worksheet_html,
     worksheet_markdown,
     worksheet_title,
 )
 
-PAGE_FILES = {"overview": "app_pages/home.py", "reward-groups": "app_pages/reward_groups.py",
-              "ratio-clipping": "app_pages/ratio_clipping.py", "algorithms": "app_pages/algorithms.py",
-              "kl-beta": "app_pages/kl_beta.py", "training": "app_pages/training.py",
-              "your-run": "app_pages/your_run.py", "lessons": "app_pages/lessons.py"}
 NUMBERS = [step.number for step in STEPS]
 ANSWERS = "ls_answers"  # {step: the guess the learner revealed with}, mirrored in ?ls_ans=
 SHOWN_QUESTIONS = "ls_shown_questions"
@@ -68,8 +64,7 @@ def forget(number: int) -> None:
 
 def show_me(links) -> None:
     for link in links:
-        st.page_link(PAGE_FILES[link.page], label=f"Show me: {link_label(link)}", query_params=link.url_query or None,
-                     icon=":material/arrow_forward:")
+        page_links.draw(link, prefix="Show me: ")
 
 
 def explain(answer) -> None:

@@ -10,6 +10,8 @@ import pandas as pd
 import streamlit as st
 
 import charts
+import page_links
+from page_links import PAGE_FILES
 import classroom
 from safe_text import md
 import trainer_code
@@ -25,9 +27,6 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 EXAMPLES = {"TRL": "trl_trainer_state.json", "verl": "verl_file_logger.jsonl"}
 EXAMPLE_HELP = {"TRL": "TRL 1.16's GRPOTrainer on a tiny random Llama (CPU, 120 steps, num_iterations = 1)",
                 "verl": "verl 0.9's GRPO loss and FileLogger on a tiny tabular policy (60 steps, 2 mini-batches)"}
-PAGE_FILES = {"overview": "app_pages/home.py", "reward-groups": "app_pages/reward_groups.py",
-              "ratio-clipping": "app_pages/ratio_clipping.py", "algorithms": "app_pages/algorithms.py",
-              "kl-beta": "app_pages/kl_beta.py", "training": "app_pages/training.py"}
 MAX_FILES, MAX_PASTE = 4, 2_000_000
 # the dashboard's panels: (title, {line name: metric}, explanation key), in the live page's order
 PANELS = [
@@ -85,9 +84,7 @@ def finding_card(finding) -> None:
         points = ", ".join(f"step {s}: {v:.4g}" for s, v in finding.evidence)
         st.caption(f"Evidence ({md(finding.metric)}): {md(points)}")
         for link in finding.links:
-            label = link.text
-            st.page_link(PAGE_FILES[link.page], label=label, query_params=link.url_query or None,
-                         icon=":material/arrow_forward:")
+            page_links.draw(link)
 
 
 def live_runs() -> list[tuple[str, np.ndarray, dict]]:
