@@ -37,6 +37,7 @@ import urlstate
 HIDE, LOCK, PRESENT = "hide", "lock", "present"
 #: The builder's own controls (bound to the URL like every control, but left out of the links it writes).
 BUILDER_HIDE, BUILDER_LOCK, BUILDER_PRESENT = "cl_hide", "cl_lock", "cl_present"
+BUILDER_OPEN = "cl_open"
 URL_PARAMS = (HIDE, LOCK, PRESENT)
 #: What a control name may be: a widget or container key as the pages write them, nothing CSS could misread.
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}")
@@ -73,6 +74,8 @@ class _SessionState:
     shown: dict[str, None] = field(default_factory=dict)  # names of this run, in page order (an ordered set)
     seen: dict[str, dict[str, None]] = field(default_factory=dict)  # per page: every name shown this session
     builder_page: str | None = None  # the page the builder's choices were made on
+    builder_open: bool = False  # as of the last full run: the builder lists the page's whole address
+    full_run: bool = False  # between begin() and finish(): a run of the whole page, not a section's alone
 
 
 def _session() -> _SessionState:
@@ -88,6 +91,17 @@ def locked(name: str, *overwrites: str) -> bool:
     state = _session()
     state.shown[name] = None
     return name in state.lock or not state.lock.isdisjoint(overwrites)
+
+
+def in_full_run() -> bool:
+    """Whether this run is the whole page's (:func:`begin` ran), not one of its sections' alone
+    (app/sections.py)."""
+    return _session().full_run
+
+
+def builder_open() -> bool:
+    """Whether "Link for my class" was open at the last full run."""
+    return _session().builder_open
 
 
 def _draw_style(slot, hidden, present: bool) -> None:
@@ -144,6 +158,7 @@ class Classroom:
                 st.session_state.pop(key, None)
             state.builder_page = page.url_path
         _builder(page, list(known), self)
+        state.full_run = False
 
 
 def begin() -> Classroom:
@@ -156,6 +171,7 @@ def begin() -> Classroom:
     state = _session()
     state.lock = frozenset(room.lock)
     state.shown = {}
+    state.full_run = True
     if room.hide or room.lock or room.present:
         room._style_slot = st.empty()
         room._notice_slot = st.empty()
@@ -180,7 +196,11 @@ def _builder(page, names: list[str], room: Classroom) -> None:
         BUILDER_LOCK: urlstate.subset_of(*names, max_count=len(names)),
         BUILDER_PRESENT: urlstate.boolean(),
     }, notice=False)
-    with st.sidebar.expander("Link for my class", icon=":material/school:", expanded=bool(checked.dropped)):
+    # Keyed and rerun on toggle: while it is open, a section's change reruns the whole page (app/sections.py).
+    builder = st.sidebar.expander("Link for my class", icon=":material/school:", expanded=bool(checked.dropped),
+                                  key=BUILDER_OPEN, on_change="rerun")
+    _session().builder_open = builder.open
+    with builder:
         urlstate.show_notice(checked.dropped)
         st.caption("A link to this page as it is now, with the controls you pick hidden or locked (shown, but "
                    "fixed at their value). Hidden controls keep acting with their value.")

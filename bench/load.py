@@ -3,8 +3,9 @@
 Each simulated visitor is a WebSocket client that speaks Streamlit's own protocol, as the browser does:
 it connects to ``/_stcore/stream``, sends ``BackMsg.rerun_script`` (a ``ClientState`` carrying the page,
 the query string and the widget states), and reads ``ForwardMsg``s until ``script_finished``. It keeps the
-widgets the server draws (their ids, ranges, options and current values), so a "control change" is what
-a browser sends when a reader drags a slider or ticks a box. Fragments with ``run_every`` (live training)
+widgets the server draws (their ids, ranges, options and current values, and the fragment that drew each),
+so a "control change" is what a browser sends when a reader drags a slider or ticks a box: for a control
+drawn inside a fragment (a page's section, app/sections.py), a rerun of that fragment alone. Fragments with ``run_every`` (live training)
 announce themselves with ``ForwardMsg.auto_rerun``; the client then sends a fragment rerun every interval
 whether or not the last one finished, like the browser's timer.
 
@@ -85,6 +86,7 @@ class Widget:
     proto: object  # the element's proto message (Slider, Checkbox, ...)
     value: object  # what this client last sent or the server last drew
     query_key: str = ""
+    fragment_id: str = ""  # the fragment that drew it: a change reruns that fragment alone, as in a browser
 
 
 @dataclasses.dataclass
@@ -151,7 +153,7 @@ class Session:
     def _handle(self, msg) -> None:
         kind = msg.WhichOneof("type")
         if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-            self._element(msg.delta.new_element)
+            self._element(msg.delta.new_element, msg.delta.fragment_id)
             if self.record:
                 self.current.drawn.append((tuple(msg.metadata.delta_path),
                                            msg.delta.new_element.SerializeToString(deterministic=True)))
@@ -170,7 +172,7 @@ class Session:
         elif kind == "script_finished":
             self.finished.put_nowait(msg.script_finished)
 
-    def _element(self, element) -> None:
+    def _element(self, element, fragment_id: str = "") -> None:
         kind = element.WhichOneof("type")
         self.current.elements += 1
         if kind == "exception":
@@ -182,10 +184,12 @@ class Session:
             return
         known = self.widgets.get(widget_id)
         self.widgets[widget_id] = Widget(kind, proto, known.value if known else _initial_value(kind, proto),
-                                         getattr(proto, "query_param_key", ""))
+                                         getattr(proto, "query_param_key", ""), fragment_id)
 
-    async def send(self, *, page: str | None = None, trigger: Widget | None = None, fragment_id: str = "") -> float:
-        """Send one rerun_script as the browser does after an interaction (or a fragment's timer tick).
+    async def send(self, *, page: str | None = None, trigger: Widget | None = None, fragment_id: str = "",
+                   auto: bool = True) -> float:
+        """Send one rerun_script as the browser does after an interaction (or a fragment's timer tick: ``auto``;
+        with ``fragment_id`` and not ``auto``, a change of a control that the fragment drew).
 
         The ClientState carries every widget value this session holds, the page, the query string, and for a
         button only the one pressed (a trigger). Returns the time it was sent.
@@ -208,7 +212,7 @@ class Session:
             _write_state(state.widget_states.widgets.add(), widget_id, widget)
         if fragment_id:
             state.fragment_id = fragment_id
-            state.is_auto_rerun = True
+            state.is_auto_rerun = auto
         while not self.finished.empty():  # a late finish of an earlier run is not this run's
             if self.finished.get_nowait() is None:
                 self.finished.put_nowait(None)
@@ -237,6 +241,14 @@ class Session:
     async def run(self, *, page: str | None = None, trigger: Widget | None = None) -> RunResult:
         """One full rerun, sent and waited for."""
         return await self.wait(await self.send(page=page, trigger=trigger))
+
+    async def change(self, widget: Widget) -> RunResult:
+        """The rerun a browser sends after ``widget`` changed (from :meth:`pick_change`): the fragment that drew
+        it alone, or the whole page."""
+        if widget.fragment_id:
+            sent = await self.send(fragment_id=widget.fragment_id, auto=False)
+            return await self.wait(sent, fragment=True)
+        return await self.run()
 
     def pick_change(self) -> Widget | None:
         """A control this page shows, enabled, with a new valid value set (None when there is none)."""
@@ -385,8 +397,8 @@ async def visit(base_url: str, plan: Plan, seed: int, hold: asyncio.Event, stats
             widget = session.pick_change()
             if widget is None:
                 break
-            result = await session.run()
-            if _check(result, f"change {widget.kind} {widget.proto.label!r}", stats) and result.status == 0:
+            result = await session.change(widget)
+            if _check(result, f"change {widget.kind} {widget.proto.label!r}", stats) and result.status in (0, 3):
                 stats.change_seconds.append(result.seconds)
         if plan.train_seconds > 0:
             await _train(session, plan, stats, rng)

@@ -75,3 +75,9 @@ def test_bench_browser_quick_prints_all_three_comparisons():
     assert "rebuild (purge + newPlot + relayout)" in out and "Plotly.react" in out, out
     assert "refreshes per second" in out and "Pause click -> Play shown" in out, out
     assert "one slider step -> chart shows the new data" in out and "ratio-clipping" in out, out
+
+
+def test_bench_server_reruns_quick_prints_its_ratios():
+    out = run_bench(str(ROOT / "bench" / "bench_server_reruns.py"), "--pages", "ratio-clipping", "--rounds", "1",
+                    "--block", "2")
+    assert "x trivial (chart)" in out and "ratio-clipping" in out and "trivial (write)" in out, out

@@ -84,3 +84,21 @@ def test_a_class_link_hides_and_locks_and_presenter_mode_is_larger(screenshot_di
             c.querySelector('.main-svg').getBoundingClientRect().width <= c.getBoundingClientRect().width + 1)""")
         assert fits and all(fits), "a chart overflows its column in presenter mode"
         page.screenshot(path=str(screenshot_dir / "classroom_present.png"))
+
+
+def test_the_open_builder_follows_a_change_made_in_a_section(screenshot_dir):
+    """A section's change reruns only the section (app/sections.py); while "Link for my class" is open, the
+    whole page reruns instead, so the link it shows carries the new value."""
+    with streamlit_server() as (base, _proc), chromium_page(viewport=(1400, 1000)) as page:
+        page.goto(f"{base}/ratio-clipping")
+        wait_app_idle(page, FIRST_LOAD_MS)
+        page.locator(SIDEBAR).get_by_text("Link for my class").click()
+        code = page.locator(f'{SIDEBAR} [data-testid="stCode"] code').first
+        code.wait_for(timeout=30_000)
+        assert "clip_eps" not in code.inner_text()
+        slider = page.get_by_role("slider", name="ε (clip width)")
+        slider.focus()
+        slider.press("ArrowRight")
+        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stSidebar] [data-testid=stCode] "
+                               "code')].some(c => c.innerText.includes('clip_eps=0.21'))", timeout=30_000)
+        page.screenshot(path=str(screenshot_dir / "classroom_builder_follows_section.png"))

@@ -1,0 +1,86 @@
+"""A section's rerun (app/sections.py, an st.fragment) leaves the screen exactly as a whole-page rerun would.
+
+On a real server, bench/load.py's WebSocket client (which sends what a browser sends, a fragment's id with
+a change of a control that the fragment drew) changes every control of every page that is drawn inside a
+section, one at a time. After each change the test asks for a whole-page rerun with the same widget values
+and compares: every element the section's rerun drew must equal the whole run's at the same place, and
+every element the section's rerun did not draw must be what the screen already showed (else the page would
+show it stale). Elements that differ between two identical whole runs (a timer) are left out, and so is the
+sidebar, whose class-link builder is redrawn when it is opened (tests/browser/test_classroom_browser.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from tests import page_catalog as pc
+from tests.support import streamlit_server
+
+pytestmark = pytest.mark.slow
+
+SIDEBAR = 1  # delta paths start with their container: 0 the main area, 1 the sidebar
+#: At most this many controls per page (the first ones drawn), to keep the suite's time bounded.
+MAX_CONTROLS = 25
+
+
+@pytest.fixture(scope="module")
+def server():
+    with streamlit_server() as (base, _proc):
+        yield base
+
+
+def _screen(result) -> dict:
+    return {path: element for path, element in result.drawn if path[0] != SIDEBAR}
+
+
+async def _whole(session) -> tuple[dict, set]:
+    first, second = _screen(await session.run()), _screen(await session.run())
+    return first, {p for p in first.keys() | second.keys() if first.get(p) != second.get(p)}
+
+
+async def _check_page(base: str, page: str) -> tuple[int, list[str]]:
+    from bench.load import CHANGEABLE, Session, _new_value, _query_text
+
+    session = Session(base, random.Random(0), record=True)
+    await session.connect()
+    problems, changed = [], 0
+    try:
+        await session.run(page=page)
+        shown, _ = await _whole(session)
+        in_sections = [w for w in session.widgets.values()
+                       if w.fragment_id and w.kind in CHANGEABLE and not w.proto.disabled][:MAX_CONTROLS]
+        for widget in in_sections:
+            value = _new_value(widget, session.rng)
+            if value is None:
+                continue
+            widget.value = value
+            if widget.query_key:
+                session.query[widget.query_key] = _query_text(value)
+            result = await session.change(widget)
+            label = f"{page or 'overview'}: {widget.kind} {widget.proto.label!r} -> {value!r}"
+            if result.exceptions or result.status not in (0, 3):
+                problems.append(f"{label}: status {result.status}, {result.exceptions[:1]}")
+                continue
+            changed += result.status == 3
+            partial = _screen(result)
+            whole, noisy = await _whole(session)
+            stale = sorted(p for p in whole.keys() - partial.keys()
+                           if p not in noisy and shown.get(p) != whole[p])
+            wrong = sorted(p for p in partial.keys() & whole.keys() if p not in noisy and partial[p] != whole[p])
+            if stale or wrong:
+                problems.append(f"{label}: stale outside the section at {stale[:3]}, different inside at {wrong[:3]}")
+            shown = whole
+    finally:
+        await session.close()
+    return changed, problems
+
+
+@pytest.mark.parametrize("page", [p.url_path for p in pc.pages()])
+def test_a_section_rerun_shows_what_a_whole_rerun_shows(server, page):
+    changed, problems = asyncio.run(_check_page(server, page))
+    assert not problems, "\n".join(problems)
+    if "sections.section(" in next(p for p in pc.pages() if p.url_path == page).source:
+        assert changed > 0, f"{page}: no control change reran a section alone"
