@@ -117,22 +117,22 @@ def clip_section():
         explain = st.warning if point.clipped else st.info
         explain(f"**{'Clipped' if point.clipped else 'Not clipped'}**: {point.explanation()}")
 
-        st.markdown(
-            "**How to read it.** Top: the objective J the update climbs, against the ratio. Dashed grey is the "
-            "plain r·A; the solid orange line is what GRPO actually uses. The shaded band is the trust region. "
-            "Bottom: the slope dJ/dr (solid blue), computed by `torch.autograd` through the same function the "
-            "loss uses. Where it is **0** the objective is flat, so this completion gives no gradient at all: for "
-            "A > 0 that happens to the right of the band (already pushed up enough), for A < 0 to the left "
-            "(already pushed down enough). On the other side the line keeps its slope, because the `min` always "
-            "picks the more pessimistic of the two terms. With dual clip on, the A < 0 line also goes flat past δ.\n\n"
-            "The loss is a function of log π, not of r, so backpropagation hands each token **∂J/∂log π = "
-            "r·dJ/dr** (dashed vermilion): where J follows r·A that is r·A, and it grows with r. For A < 0 the "
-            "unclipped side has no end: at r = 4 a bad completion pushes with 4·A, four times its advantage, "
-            "although dJ/dr stays flat at A. That growing push is what dual clip's δ caps."
-        )
-
 
 clip_section()
+# Outside the section: it does not change with the controls, so a section rerun need not resend it.
+st.markdown(
+    "**How to read it.** Top: the objective J the update climbs, against the ratio. Dashed grey is the "
+    "plain r·A; the solid orange line is what GRPO actually uses. The shaded band is the trust region. "
+    "Bottom: the slope dJ/dr (solid blue), computed by `torch.autograd` through the same function the "
+    "loss uses. Where it is **0** the objective is flat, so this completion gives no gradient at all: for "
+    "A > 0 that happens to the right of the band (already pushed up enough), for A < 0 to the left "
+    "(already pushed down enough). On the other side the line keeps its slope, because the `min` always "
+    "picks the more pessimistic of the two terms. With dual clip on, the A < 0 line also goes flat past δ.\n\n"
+    "The loss is a function of log π, not of r, so backpropagation hands each token **∂J/∂log π = "
+    "r·dJ/dr** (dashed vermilion): where J follows r·A that is r·A, and it grows with r. For A < 0 the "
+    "unclipped side has no end: at r = 4 a bad completion pushes with 4·A, four times its advantage, "
+    "although dJ/dr stays flat at A. That growing push is what dual clip's δ caps."
+)
 
 st.subheader("When is r ≠ 1 in practice?")
 st.markdown(
