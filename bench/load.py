@@ -42,6 +42,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -247,7 +248,11 @@ class Session:
         it alone, or the whole page."""
         if widget.fragment_id:
             sent = await self.send(fragment_id=widget.fragment_id, auto=False)
-            return await self.wait(sent, fragment=True)
+            result = await self.wait(sent, fragment=True)
+            if result.status == 2:  # a callback's keyed st.rerun: the fragments it names run next, in this change
+                result.status = None
+                result = await self.wait(sent, fragment=True)
+            return result
         return await self.run()
 
     def pick_change(self) -> Widget | None:
@@ -368,6 +373,7 @@ class SessionStats:
     ticks_sent: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
     trained: bool = False
+    refreshes_per_s: float | None = None  # a trainer's finished ticks (chart refreshes) per second of playing
     done: bool = False  # played its script (it then stays connected until the level ends)
 
 
@@ -426,7 +432,8 @@ async def _train(session: Session, plan: Plan, stats: SessionStats, rng: random.
     if not _check(result, f"start training ({start.proto.label!r})", stats):
         return
     stats.trained = True
-    deadline = time.perf_counter() + plan.train_seconds
+    playing_since, finished = time.perf_counter(), 0
+    deadline = playing_since + plan.train_seconds
     while time.perf_counter() < deadline and session.auto_rerun and not session.closed_error:
         fragment_id, interval = next(iter(session.auto_rerun.items()))
         # The browser's timer fires every interval whether or not the last tick finished, and a new tick
@@ -439,7 +446,9 @@ async def _train(session: Session, plan: Plan, stats: SessionStats, rng: random.
             break
         if result.status == 3:
             stats.tick_seconds.append(result.seconds)
+            finished += 1
         await asyncio.sleep(max(0.0, sent + interval - time.perf_counter()))
+    stats.refreshes_per_s = finished / max(1e-9, time.perf_counter() - playing_since)
     stop = session.find(STOP_LABEL)
     if start.kind == "checkbox":
         start.value = False
@@ -608,6 +617,8 @@ class LevelReport:
     server_cpu: float = 0.0  # CPU seconds the server used during the level
     client_cpu: float = 0.0  # CPU seconds this load generator used during the level
     machine_cpu: float = 0.0  # CPU seconds every process on the machine used during the level
+    trainer_rates: list[float] = dataclasses.field(default_factory=list)  # refreshes/s of each trainer
+    others_change: list[float] = dataclasses.field(default_factory=list)  # changes of the visitors not training
 
 
 async def run_level(base_url: str, pid: int, n: int, training: int, pages: list[str], args) -> LevelReport:
@@ -616,7 +627,8 @@ async def run_level(base_url: str, pid: int, n: int, training: int, pages: list[
     for i in range(n):
         trains = i < training and args.training_page in pages
         page = args.training_page if trains else plain_pages[i % len(plain_pages)]
-        plans.append(Plan(page, args.changes, args.train_seconds if trains else 0.0))
+        # A trainer presses Play as it opens the page, so that the others' changes meet the training load.
+        plans.append(Plan(page, 0 if trains else args.changes, args.train_seconds if trains else 0.0))
     hold = asyncio.Event()
     stats = [SessionStats() for _ in plans]
     with RssSampler(pid) as rss:
@@ -645,7 +657,9 @@ async def run_level(base_url: str, pid: int, n: int, training: int, pages: list[
     return LevelReport(n, sum(1 for p in plans if p.train_seconds), sum(s.trained for s in stats), errors,
                        [x for s in stats for x in s.change_seconds], [x for s in stats for x in s.open_seconds],
                        [x for s in stats for x in s.tick_seconds], sum(s.ticks_sent for s in stats),
-                       before, loaded, peak, None, seconds, server_cpu=server_cpu, client_cpu=client_cpu, machine_cpu=machine_cpu)
+                       before, loaded, peak, None, seconds, server_cpu=server_cpu, client_cpu=client_cpu, machine_cpu=machine_cpu,
+                       trainer_rates=[s.refreshes_per_s for s in stats if s.refreshes_per_s is not None],
+                       others_change=[x for s, p in zip(stats, plans) if not p.train_seconds for x in s.change_seconds])
 
 
 def _machine_cpu() -> float:
@@ -708,6 +722,14 @@ def print_report(label: str, reports: list[LevelReport]) -> None:
         print(f"   [{r.sessions}] offered {runs / r.seconds:.1f} runs/s ({len(r.change)} changes, {len(r.opened)} opens, "
               f"{r.ticks_sent} training ticks) in {r.seconds:.1f}s; server CPU {1000 * r.server_cpu / max(1, runs):.0f} ms "
               f"per run on average")
+    for r in reports:
+        if r.trainer_rates:
+            rates = sorted(r.trainer_rates)
+            fairest = statistics.fmean(rates)
+            print(f"   [{r.sessions}] {len(rates)} trainers' chart refreshes/s: min {rates[0]:.2f}, median "
+                  f"{statistics.median(rates):.2f}, max {rates[-1]:.2f}; slowest / fairest (the mean) "
+                  f"{rates[0] / fairest if fairest else 0:.2f}; the {r.sessions - r.training} others' changes p95 "
+                  f"{ms(percentile(r.others_change, 95))} ms")
     for r in reports:
         for error in sorted(set(r.errors))[:8]:
             print(f"   [{r.sessions}] {error}")

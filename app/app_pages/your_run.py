@@ -13,6 +13,7 @@ import charts
 import page_links
 from page_links import PAGE_FILES
 import classroom
+import sections
 from safe_text import md
 import trainer_code
 import training_controls as tc
@@ -54,29 +55,6 @@ def parsed(data: bytes) -> RunLog | str:
         return str(err)
 
 
-def dashboard(log: RunLog, window: int, key: str) -> bool:
-    """The live run's panels that the log has data for (False: none)."""
-    panels, texts = [], []
-    for title, lines, explain in PANELS:
-        series = {name: smooth(log.metrics[m], window) for name, m in lines.items() if m in log.metrics}
-        if not series:
-            continue
-        band = None
-        if title == "Reward" and "reward_std" in log.metrics:
-            mean = series["mean reward"]
-            spread = smooth(log.metrics["reward_std"], window)
-            band = (mean - spread, mean + spread)
-        panels.append((title, series, band))
-        texts.append(f"- **{title}**: {LOG_EXPLAIN[explain]}")
-    if not panels:
-        st.info("None of the dashboard's metrics is in this log; its other metrics are plotted below.")
-        return False
-    st.plotly_chart(charts.training_dashboard(log.steps, panels, key=key, band_name="± reward_std"), key=f"{key}_chart",
-                    config={"displayModeBar": False})
-    st.caption("\n".join(texts))
-    return True
-
-
 def finding_card(finding) -> None:
     with st.container(border=True):
         st.markdown(f"**{md(finding.title)}**")
@@ -101,8 +79,8 @@ def live_runs() -> list[tuple[str, np.ndarray, dict]]:
     return out
 
 
+@sections.section("yr_settings")
 def settings_section() -> None:
-    st.header("Paste your config", divider="gray", anchor=False)
     text = st.text_area(
         "A TRL GRPOConfig (JSON, YAML, GRPOConfig(...) or --flags) or verl overrides (key=value, or nested YAML)",
         key="yr_config", height=140, max_chars=200_000, disabled=classroom.locked("yr_config"),
@@ -142,6 +120,60 @@ def settings_section() -> None:
                    "travel in its URL); paste only the loss fields there.")
 
 
+@sections.section("yr_dash")
+def dashboard_section(log: RunLog, several: bool, smoothed: list[str]) -> None:
+    window = st.slider("Smooth over the last N logged steps", 1, 50, 1, key="yr_smooth", bind="query-params",
+                       disabled=classroom.locked("yr_smooth"), on_change=sections.also_rerun, args=smoothed,
+                       help="A trailing mean over N logged steps, for noisy runs; 1 shows the values as logged.")
+    st.header("What the log shows", divider="gray", anchor=False)
+    if several:
+        st.caption("The first run; all are overlaid under Compare runs.")
+    panels, texts = [], []  # the live run's panels that the log has data for
+    for title, lines, explain in PANELS:
+        series = {name: smooth(log.metrics[m], window) for name, m in lines.items() if m in log.metrics}
+        if not series:
+            continue
+        band = None
+        if title == "Reward" and "reward_std" in log.metrics:
+            mean = series["mean reward"]
+            spread = smooth(log.metrics["reward_std"], window)
+            band = (mean - spread, mean + spread)
+        panels.append((title, series, band))
+        texts.append(f"- **{title}**: {LOG_EXPLAIN[explain]}")
+    if not panels:
+        st.info("None of the dashboard's metrics is in this log; its other metrics are plotted below.")
+        return
+    st.plotly_chart(charts.training_dashboard(log.steps, panels, key="yr_dashboard", band_name="± reward_std"),
+                    key="yr_dashboard_chart", config={"displayModeBar": False})
+    st.caption("\n".join(texts))
+
+
+@sections.section("yr_other")
+def other_section(log: RunLog, drawn: bool) -> None:
+    window = st.session_state["yr_smooth"]  # not an argument: the slider's change reruns this section alone
+    picked = st.multiselect("Plot other metrics of the log", log.unknown, max_selections=6, key="yr_unknown",
+                            disabled=classroom.locked("yr_unknown"),
+                            help="Metrics the mapping table does not name, as the log calls them; with none of "
+                                 "the dashboard's, the first three are plotted until you pick.")
+    picked = picked or ([] if drawn else log.unknown[:3])
+    if picked:
+        lines = [(m, *log.series(m)) for m in picked]
+        st.plotly_chart(charts.runs_overlay([(m, s, smooth(v, window)) for m, s, v in lines],
+                                            title="Other metrics", y_title="value", key="yr_other"),
+                        key="yr_other_chart")
+
+
+@sections.section("yr_compare")
+def compare_section(runs: list, names: list[str]) -> None:
+    window = st.session_state["yr_smooth"]  # not an argument: the slider's change reruns this section alone
+    metric = st.selectbox("Metric", names, key="yr_cmp", bind="query-params", disabled=classroom.locked("yr_cmp"),
+                          help="Loaded logs, and the runs of Live training in this session, on one chart.") or names[0]
+    lines = [(label, steps, smooth(metrics[metric], window)) for label, steps, metrics in runs if metric in metrics]
+    st.plotly_chart(charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric, key="yr_compare"),
+                    key="yr_compare_chart", config={"displayModeBar": False})
+    st.caption("Load several logs above to overlay them; runs of Live training in this session show here too.")
+
+
 # ------------------------------------------------------------------------------------------------ page
 
 st.title("Your run")
@@ -179,8 +211,7 @@ for name, source in sources:
     logs.append((name, result))
 if not logs:
     example = st.radio("Nothing loaded yet: an example run", list(EXAMPLES), horizontal=True, key="yr_example",
-                       bind="query-params",
-                       disabled=classroom.locked("yr_example"), captions=[EXAMPLE_HELP[k] for k in EXAMPLES],
+                       bind="query-params", disabled=classroom.locked("yr_example"), captions=[EXAMPLE_HELP[k] for k in EXAMPLES],
                        help="Real logs made by the trainers themselves (tests/data/make_*.py says how).")
     logs.append((f"example {example}", parsed((SAMPLES / EXAMPLES[example or "TRL"]).read_bytes())))
 
@@ -189,14 +220,12 @@ st.dataframe(pd.DataFrame([{"run": name, "format": log.kind, "steps": len(log.st
                             "metrics": len(log.metrics), "mapped": len(log.known)} for name, log in logs]),
              hide_index=True)
 name, log = logs[0]
-window = st.slider("Smooth over the last N logged steps", 1, 50, 1, key="yr_smooth", bind="query-params",
-                   disabled=classroom.locked("yr_smooth"),
-                   help="A trailing mean over N logged steps, for noisy runs; 1 shows the values as logged.")
-
-st.header("What the log shows", divider="gray", anchor=False)
-if len(logs) > 1:
-    st.caption("The first run; all are overlaid under Compare runs.")
-drawn = dashboard(log, window, "yr_dashboard")
+runs = [(n, lg.steps, lg.metrics) for n, lg in logs] + live_runs()
+names = list(dict.fromkeys(m for m in ("reward", *TRAIN_METRIC_NAMES, "truncated_fraction")
+                           if any(m in r[2] for r in runs)))
+# the sections below the slider that smooth with it: its change reruns them with the dashboard (app/sections.py)
+smoothed = ["yr_dash"] + ["yr_other"] * bool(log.unknown) + ["yr_compare"] * bool(names)
+dashboard_section(log, len(logs) > 1, smoothed)
 found = find(log)
 st.subheader("Findings", anchor=False)
 if not found:
@@ -210,28 +239,13 @@ with st.expander("How the log's metrics map onto the explorer's names"):
     st.caption("Every metric either trainer logs that the explorer knows:")
     st.dataframe(pd.DataFrame(mapping_table()), hide_index=True, width="stretch")
 if log.unknown:
-    picked = st.multiselect("Plot other metrics of the log", log.unknown, max_selections=6, key="yr_unknown",
-                            disabled=classroom.locked("yr_unknown"),
-                            help="Metrics the mapping table does not name, as the log calls them; with none of "
-                                 "the dashboard's, the first three are plotted until you pick.")
-    picked = picked or ([] if drawn else log.unknown[:3])
-    if picked:
-        lines = [(m, *log.series(m)) for m in picked]
-        st.plotly_chart(charts.runs_overlay([(m, s, smooth(v, window)) for m, s, v in lines], title="Other metrics",
-                                            y_title="value", key="yr_other"), key="yr_other_chart")
+    other_section(log, any(m in log.metrics for _, lines, _ in PANELS for m in lines.values()))
 
 st.header("Compare runs", divider="gray", anchor=False)
-runs = [(n, lg.steps, lg.metrics) for n, lg in logs] + live_runs()
-names = [m for m in ("reward", *TRAIN_METRIC_NAMES, "truncated_fraction") if any(m in r[2] for r in runs)]
-names = list(dict.fromkeys(names))
 if names:
-    metric = st.selectbox("Metric", names, key="yr_cmp", bind="query-params", disabled=classroom.locked("yr_cmp"),
-                          help="Loaded logs, and the runs of Live training in this session, on one chart.") or names[0]
-    lines = [(label, steps, smooth(metrics[metric], window)) for label, steps, metrics in runs if metric in metrics]
-    st.plotly_chart(charts.runs_overlay(lines, title=f"{metric} by run", y_title=metric, key="yr_compare"),
-                    key="yr_compare_chart", config={"displayModeBar": False})
-    st.caption("Load several logs above to overlay them; runs of Live training in this session show here too.")
+    compare_section(runs, names)
 else:
     st.caption("No metric of the explorer's names is in the loaded logs to compare.")
 
+st.header("Paste your config", divider="gray", anchor=False)
 settings_section()
