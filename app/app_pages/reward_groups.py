@@ -8,6 +8,7 @@ import streamlit as st
 import charts
 import classroom
 import questions
+import sections
 import urlstate
 from editor_guard import edit_problem
 from grpo_core import reward_table as rt
@@ -75,6 +76,12 @@ def load(table: rt.RewardTable) -> None:
     st.session_state.pop(EDITOR, None)
 
 
+def load_preset(table: rt.RewardTable) -> None:
+    """A preset button's callback: the table, and the sections that draw it (the button is in one)."""
+    load(table)
+    sections.also_rerun("rg_table", "rg_numbers")
+
+
 if BASE not in st.session_state:  # a new session: the link's table, else the default preset
     load(checked.values.get("rewards", rt.PRESETS[rt.DEFAULT_PRESET].table))
 elif EDITOR not in st.session_state:  # back on this page: the editor forgot its edits, GOOD did not
@@ -101,102 +108,111 @@ with st.sidebar:
              "numbers the bars are drawn from.",
     )
 
-left, right = st.columns([2, 3], gap="large")
 
-with left:
-    st.subheader("Presets")
-    preset_columns = st.container(key="rg_presets").columns(2)  # a class link names the presets as one
-    for i, (name, preset) in enumerate(rt.PRESETS.items()):
-        preset_columns[i % 2].button(
-            preset.title, key=f"rg_preset_{name}", on_click=load, args=(preset.table,), help=preset.description,
-            width="stretch", disabled=classroom.locked("rg_presets", EDITOR),  # a preset replaces the table
-        )
+# The editor, the presets and everything they change (the charts, the notes, the link's table); the numbers
+# table further down reads the same table, so their changes rerun it too.
+@sections.section("rg_table")
+def table_section(scale: str) -> None:
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        st.subheader("Presets")
+        preset_columns = st.container(key="rg_presets").columns(2)  # a class link names the presets as one
+        for i, (name, preset) in enumerate(rt.PRESETS.items()):
+            preset_columns[i % 2].button(
+                preset.title, key=f"rg_preset_{name}", on_click=load_preset, args=(preset.table,),
+                help=preset.description, width="stretch",
+                disabled=classroom.locked("rg_presets", EDITOR),  # a preset replaces the table
+            )
 
-    st.subheader("Completions and rewards")
-    base: rt.RewardTable = st.session_state[BASE]
-    problem = edit_problem(st.session_state.get(EDITOR), base.n_rows, columns=COLUMNS, max_rows=rt.MAX_ROWS)
-    if problem:
-        load(st.session_state[GOOD])
-        base = st.session_state[BASE]
-        st.error(f"{problem}, so it was undone and the last valid table is back.")
-    edited = st.data_editor(
-        pd.DataFrame(base.rows(), columns=["prompt", "completion", "reward"]),
-        key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", height=420, disabled=classroom.locked(EDITOR),
-        column_config={
-            "prompt": st.column_config.TextColumn(
-                "prompt", max_chars=rt.MAX_TEXT, width="small",
-                help="Which prompt this completion answers. Rows with the same prompt form one group; "
-                     "a new row with no prompt joins the group above it."),
-            "completion": st.column_config.TextColumn(
-                "completion", max_chars=rt.MAX_TEXT, width="small",
-                help="The sampled answer (only a label here: the reward is what GRPO sees)."),
-            "reward": st.column_config.NumberColumn(
-                "reward", width="small", min_value=rt.REWARD_MIN, max_value=rt.REWARD_MAX, step=0.01, default=0.0,
-                required=True, format="%.2f",
-                help=f"The score the reward function gave this completion, between {rt.REWARD_MIN:g} and "
-                     f"{rt.REWARD_MAX:g} (1 = right, 0 = wrong for a verifier; any number for a reward model)."),
-        },
-    )
-    try:
-        table = rt.from_rows(edited.to_dict("records"))
-        st.session_state[GOOD] = table
-    except ValueError as err:
-        table = st.session_state[GOOD]
-        st.error(f"{err} The charts keep showing the last valid table.")
-    st.caption(f"{len(table.groups)} prompt(s), {table.n_rows} completions; rewards in "
-               f"[{rt.REWARD_MIN:g}, {rt.REWARD_MAX:g}], at most {rt.MAX_ROWS} rows.")
-    encoded = rt.encode(table)
-    urlstate.set_param("rewards", None if table == rt.PRESETS[rt.DEFAULT_PRESET].table else encoded)
-    if not encoded.startswith(rt.PACKED_PREFIX) and not rt.has_default_texts(table):
-        st.caption("The texts are too long to fit in a link: a shared link keeps the rewards, not the texts.")
+        st.subheader("Completions and rewards")
+        base: rt.RewardTable = st.session_state[BASE]
+        problem = edit_problem(st.session_state.get(EDITOR), base.n_rows, columns=COLUMNS, max_rows=rt.MAX_ROWS)
+        if problem:
+            load(st.session_state[GOOD])
+            base = st.session_state[BASE]
+            st.error(f"{problem}, so it was undone and the last valid table is back.")
+        edited = st.data_editor(
+            pd.DataFrame(base.rows(), columns=["prompt", "completion", "reward"]),
+            key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", height=420, disabled=classroom.locked(EDITOR),
+            on_change=sections.also_rerun, args=("rg_table", "rg_numbers"),
+            column_config={
+                "prompt": st.column_config.TextColumn(
+                    "prompt", max_chars=rt.MAX_TEXT, width="small",
+                    help="Which prompt this completion answers. Rows with the same prompt form one group; "
+                         "a new row with no prompt joins the group above it."),
+                "completion": st.column_config.TextColumn(
+                    "completion", max_chars=rt.MAX_TEXT, width="small",
+                    help="The sampled answer (only a label here: the reward is what GRPO sees)."),
+                "reward": st.column_config.NumberColumn(
+                    "reward", width="small", min_value=rt.REWARD_MIN, max_value=rt.REWARD_MAX, step=0.01, default=0.0,
+                    required=True, format="%.2f",
+                    help=f"The score the reward function gave this completion, between {rt.REWARD_MIN:g} and "
+                         f"{rt.REWARD_MAX:g} (1 = right, 0 = wrong for a verifier; any number for a reward model)."),
+            },
+        )
+        try:
+            table = rt.from_rows(edited.to_dict("records"))
+            st.session_state[GOOD] = table
+        except ValueError as err:
+            table = st.session_state[GOOD]
+            st.error(f"{err} The charts keep showing the last valid table.")
+        st.caption(f"{len(table.groups)} prompt(s), {table.n_rows} completions; rewards in "
+                   f"[{rt.REWARD_MIN:g}, {rt.REWARD_MAX:g}], at most {rt.MAX_ROWS} rows.")
+        encoded = rt.encode(table)
+        urlstate.set_param("rewards", None if table == rt.PRESETS[rt.DEFAULT_PRESET].table else encoded)
+        if not encoded.startswith(rt.PACKED_PREFIX) and not rt.has_default_texts(table):
+            st.caption("The texts are too long to fit in a link: a shared link keeps the rewards, not the texts.")
 
-summary = rt.summarize(table, scale=scale)
-rewards_figure, advantages_figure = figures(table, scale)
+    summary = rt.summarize(table, scale=scale)
+    rewards_figure, advantages_figure = figures(table, scale)
 
-with right:
-    st.plotly_chart(rewards_figure, key="rg_rewards_chart", width="stretch", theme=None)
-    st.caption("Each bar is one completion's reward. The black dash is its group's mean, the orange dashes sit "
-               "one standard deviation above and below it. Only the distance from the black dash matters.")
-    st.plotly_chart(advantages_figure, key="rg_advantages_chart", width="stretch", theme=None)
-    st.caption(
-        "Solid blue bars (above 0) are made **more** likely by the update, hatched vermilion bars (below 0) "
-        "**less** likely; grey means untouched. "
-        + {
-            "group": "Dividing by each group's own std makes every group with any spread push about equally "
-                     "hard, even when its rewards barely differ.",
-            "batch": "One std for the whole batch keeps the groups' sizes comparable: a group whose rewards "
-                     "barely differ gets small bars, a widely spread one big bars.",
-            "none": "Without the division (Dr. GRPO) a bar is the raw distance from the group mean: near-ties "
-                    "give small pushes, and prompts that are nearly always solved or nearly always failed are "
-                    "no longer up-weighted by a small std.",
-        }[scale]
-    )
-    zero = [group_label(b) for b, g in enumerate(summary.groups) if g.zero_signal and g.size > 1]
-    kept = sum(not g.zero_signal for g in summary.groups)  # what DAPO's dynamic sampling keeps
-    singles = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 1]
-    pairs = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 2 and not g.zero_signal]
-    if zero:
-        st.info(
-            f"**Zero signal** for {named(zero)}: all the rewards are equal, so every completion is exactly "
-            "average and every advantage is 0. These prompts give no policy-gradient signal in this step, "
-            "however good or bad the answers were (trainers log this share as `frac_reward_zero_std`); with "
-            "β > 0 and the KL in the loss, the KL term still pulls on their tokens. DAPO's dynamic sampling "
-            f"would drop them: {kept} of the {len(summary.groups)} groups here would be kept.",
-            icon=":material/block:",
+    with right:
+        st.plotly_chart(rewards_figure, key="rg_rewards_chart", width="stretch", theme=None)
+        st.caption("Each bar is one completion's reward. The black dash is its group's mean, the orange dashes sit "
+                   "one standard deviation above and below it. Only the distance from the black dash matters.")
+        st.plotly_chart(advantages_figure, key="rg_advantages_chart", width="stretch", theme=None)
+        st.caption(
+            "Solid blue bars (above 0) are made **more** likely by the update, hatched vermilion bars (below 0) "
+            "**less** likely; grey means untouched. "
+            + {
+                "group": "Dividing by each group's own std makes every group with any spread push about equally "
+                         "hard, even when its rewards barely differ.",
+                "batch": "One std for the whole batch keeps the groups' sizes comparable: a group whose rewards "
+                         "barely differ gets small bars, a widely spread one big bars.",
+                "none": "Without the division (Dr. GRPO) a bar is the raw distance from the group mean: near-ties "
+                        "give small pushes, and prompts that are nearly always solved or nearly always failed are "
+                        "no longer up-weighted by a small std.",
+            }[scale]
         )
-    if singles:
-        st.info(
-            f"{named(singles)}: **one completion** (G = 1): there is nothing to compare it "
-            "with, so its advantage is 0. GRPO needs at least two samples per prompt.",
-            icon=":material/person:",
-        )
-    if pairs:
-        st.info(
-            f"{named(pairs)}: **two completions** (G = 2): one is above the mean and one below by the same "
-            "amount. With group scaling the pair is always ±0.71 whatever the rewards (1 vs 0 or 0.51 vs "
-            "0.50); only scale 'none' keeps how far apart they were.",
-            icon=":material/compare_arrows:",
-        )
+        zero = [group_label(b) for b, g in enumerate(summary.groups) if g.zero_signal and g.size > 1]
+        kept = sum(not g.zero_signal for g in summary.groups)  # what DAPO's dynamic sampling keeps
+        singles = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 1]
+        pairs = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 2 and not g.zero_signal]
+        if zero:
+            st.info(
+                f"**Zero signal** for {named(zero)}: all the rewards are equal, so every completion is exactly "
+                "average and every advantage is 0. These prompts give no policy-gradient signal in this step, "
+                "however good or bad the answers were (trainers log this share as `frac_reward_zero_std`); with "
+                "β > 0 and the KL in the loss, the KL term still pulls on their tokens. DAPO's dynamic sampling "
+                f"would drop them: {kept} of the {len(summary.groups)} groups here would be kept.",
+                icon=":material/block:",
+            )
+        if singles:
+            st.info(
+                f"{named(singles)}: **one completion** (G = 1): there is nothing to compare it "
+                "with, so its advantage is 0. GRPO needs at least two samples per prompt.",
+                icon=":material/person:",
+            )
+        if pairs:
+            st.info(
+                f"{named(pairs)}: **two completions** (G = 2): one is above the mean and one below by the same "
+                "amount. With group scaling the pair is always ±0.71 whatever the rewards (1 vs 0 or 0.51 vs "
+                "0.50); only scale 'none' keeps how far apart they were.",
+                icon=":material/compare_arrows:",
+            )
+
+
+table_section(scale)
 
 with st.expander("What trainers do about zero-spread groups and overlong answers (DAPO)"):
     st.markdown(
@@ -219,12 +235,21 @@ with st.expander("What trainers do about zero-spread groups and overlong answers
         r"-1 & L_{\max} < |y| \end{cases}"
     )
 
-if show_numbers:
+
+@sections.section("rg_numbers")
+def numbers_section(scale: str, show_numbers: bool) -> None:
+    if not show_numbers:
+        return
+    # Not an argument: an edit reruns this section with the editor's, and the editor's section has set it.
+    table = st.session_state[GOOD]
     st.subheader("The numbers")
     st.dataframe(
-        pd.DataFrame(summary.rows()), hide_index=True, width="stretch",
+        pd.DataFrame(rt.summarize(table, scale=scale).rows()), hide_index=True, width="stretch",
         column_config={k: st.column_config.NumberColumn(k, format="%.4f")
                        for k in ("reward", "group mean", "group std", "advantage")},
     )
+
+
+numbers_section(scale, show_numbers)
 
 questions.draw("reward_groups", load=load)
