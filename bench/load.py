@@ -249,11 +249,12 @@ class Session:
         if widget.fragment_id:
             sent = await self.send(fragment_id=widget.fragment_id, auto=False)
             result = await self.wait(sent, fragment=True)
-            if result.status == 2:  # a callback's keyed st.rerun: the fragments it names run next, in this change
-                result.status = None
-                result = await self.wait(sent, fragment=True)
-            return result
-        return await self.run()
+        else:
+            result = await self.wait(sent := await self.send())
+        if result.status == 2:  # a callback's keyed st.rerun: the fragments it names run next, in this change
+            result.status = None
+            result = await self.wait(sent, fragment=True)
+        return result
 
     def pick_change(self) -> Widget | None:
         """A control this page shows, enabled, with a new valid value set (None when there is none)."""

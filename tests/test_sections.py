@@ -1,8 +1,8 @@
 """A section's rerun (app/sections.py, an st.fragment) leaves the screen exactly as a whole-page rerun would.
 
 On a real server, bench/load.py's WebSocket client (which sends what a browser sends, a fragment's id with
-a change of a control that the fragment drew) changes every control of every page that is drawn inside a
-section, one at a time. After each change the test asks for a whole-page rerun with the same widget values
+a change of a control that the fragment drew) changes every control of every page that is drawn on the page
+(inside a section or not: a page-level one may rerun only the sections that read it), one at a time. After each change the test asks for a whole-page rerun with the same widget values
 and compares: every element the section's rerun drew must equal the whole run's at the same place, and
 every element the section's rerun did not draw must be what the screen already showed (else the page would
 show it stale). Elements that differ between two identical whole runs (a timer) are left out, and so is the
@@ -50,9 +50,12 @@ async def _check_page(base: str, page: str) -> tuple[int, list[str]]:
     try:
         await session.run(page=page)
         shown, _ = await _whole(session)
-        in_sections = [widget_id for widget_id, w in session.widgets.items()
-                       if w.fragment_id and w.kind in CHANGEABLE and not w.proto.disabled][:MAX_CONTROLS]
-        for widget_id in in_sections:
+        controls = [widget_id for widget_id, w in session.widgets.items()  # the class-link builder's aside
+                    if w.kind in CHANGEABLE and not w.proto.disabled and "-cl_" not in widget_id][:MAX_CONTROLS]
+        in_sections = [widget_id for widget_id in controls if session.widgets[widget_id].fragment_id]
+        # Page-level controls too: one whose callback reruns only some sections (sections.also_rerun) must
+        # leave the rest of the page right as well.
+        for widget_id in controls:
             widget = session.widgets.get(widget_id)  # each run draws new Widget objects: the current one
             if widget is None or widget.proto.disabled:
                 continue

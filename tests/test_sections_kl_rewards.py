@@ -85,7 +85,9 @@ async def _reward_groups(base: str) -> list[str]:
         opened = await session.run(page="reward-groups")
         (editor,) = [e for e in _drawn(opened, "dataframe") if e.id.endswith("rg_editor")]
         # On: the numbers table, in a section of its own, draws the editor's table too.
-        session.widgets[next(i for i in session.widgets if i.endswith("-numbers"))].value = True
+        numbers = session.widgets[next(i for i in session.widgets if i.endswith("-numbers"))]
+        numbers.value = True
+        await session.change(numbers)  # its callback reruns the numbers' section alone; then a whole run
         shown, _ = await _whole(session)
         assert sum(e.id == "" for e in _drawn(await session.run(), "dataframe")) == 1, "no numbers table"
         presets = [(i, w) for i, w in session.widgets.items() if w.kind == "button" and "rg_preset_" in i]

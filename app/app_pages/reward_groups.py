@@ -95,15 +95,17 @@ st.markdown(
 )
 
 with st.sidebar:
-    scale = st.radio(
+    st.radio(
         "Scale the advantages (`scale_rewards`)", list(SCALES), captions=list(SCALES.values()), key="scale",
         bind="query-params", disabled=classroom.locked("scale"),
+        on_change=sections.also_rerun, args=("rg_table", "rg_numbers"),
         help="What the distance from the group mean is divided by. group: each group's own std (DeepSeekMath, "
              "TRL's default). batch: one std over all completions of the batch (TRL scale_rewards='batch'). "
              "none: no division at all, as Dr. GRPO recommends, so near-ties stay small pushes.",
     )
-    show_numbers = st.toggle(
+    st.toggle(
         "Show the numbers", key="numbers", bind="query-params", disabled=classroom.locked("numbers"),
+        on_change=sections.also_rerun, args=("rg_numbers",),
         help="A table with every completion's reward, its group's mean and std, and its advantage: the exact "
              "numbers the bars are drawn from.",
     )
@@ -112,7 +114,9 @@ with st.sidebar:
 # The editor, the presets and everything they change (the charts, the notes, the link's table); the numbers
 # table further down reads the same table, so their changes rerun it too.
 @sections.section("rg_table")
-def table_section(scale: str) -> None:
+def table_section() -> None:
+    # Read here, not passed: the sidebar's scale reruns this section alone, with the last full run's arguments.
+    scale = st.session_state["scale"]
     left, right = st.columns([2, 3], gap="large")
     with left:
         st.subheader("Presets")
@@ -212,7 +216,7 @@ def table_section(scale: str) -> None:
             )
 
 
-table_section(scale)
+table_section()
 
 with st.expander("What trainers do about zero-spread groups and overlong answers (DAPO)"):
     st.markdown(
@@ -237,8 +241,9 @@ with st.expander("What trainers do about zero-spread groups and overlong answers
 
 
 @sections.section("rg_numbers")
-def numbers_section(scale: str, show_numbers: bool) -> None:
-    if not show_numbers:
+def numbers_section() -> None:
+    scale = st.session_state["scale"]
+    if not st.session_state["numbers"]:
         return
     # Not an argument: an edit reruns this section with the editor's, and the editor's section has set it.
     table = st.session_state[GOOD]
@@ -250,6 +255,6 @@ def numbers_section(scale: str, show_numbers: bool) -> None:
     )
 
 
-numbers_section(scale, show_numbers)
+numbers_section()
 
 questions.draw("reward_groups", load=load)
