@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 import classroom
 
@@ -46,7 +47,12 @@ def section(key: str) -> Callable[[F], F]:
 
 
 def also_rerun(*keys: str) -> None:
-    """A control's ``on_change``: rerun, with the section the control is in, the sections ``keys`` that read
-    its value. ``st.rerun`` from a callback replaces the interaction's own rerun, so the control's own section
-    comes first in ``keys``."""
-    st.rerun(list(keys))
+    """A section's control's ``on_change``: rerun, with the control's own section, the sections that read its
+    value. ``keys`` names them all, the control's own section among them: a keyed ``st.rerun`` from a callback
+    replaces the interaction's own rerun.
+
+    Only when the change came with its section's rerun: a change that reruns the whole page (AppTest sends
+    every change so) keeps its whole rerun, which a keyed ``st.rerun`` would narrow to those sections."""
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.fragment_ids_this_run:
+        st.rerun(list(keys))

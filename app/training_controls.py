@@ -156,6 +156,19 @@ DEFAULTS = {
     "tr_dro_beta": 0.1, "tr_is": "token", "tr_top_ent": 1.0, "tr_mask_trunc": False, "tr_partial": False,
     "tr_cap": 300, "tr_speed": "25",
 }
+#: Run settings the live view shows besides the run's own numbers: the step cap (in the status; a raised cap lets a
+#: stopped run go on), the temperature (the answer distribution is the policy's at it), the KL estimator (a
+#: dashboard legend names it). The others show only from the next step on, which redraws the view anyway.
+SHOWN_LIVE = ("tr_cap", "tr_temp", "tr_kl_est")
+#: Run settings that the TRL / verl code (trainer_settings) leaves out, and the one a run's label (describe) does.
+NOT_IN_CODE = ("tr_temp", "tr_lr", "tr_cap", "tr_partial")
+NOT_IN_LABEL = ("tr_cap",)
+#: How fast a run plays: no section but its own shows it (a playing view reads it at every refresh).
+PACE = ("tr_speed",)
+#: The controls that start a new run (STRUCTURAL_FIELDS), which the whole page shows: drawn outside any section.
+NEW_RUN = ("tr_task", "tr_size", "tr_B", "tr_G", "tr_difficulty", "tr_seed")
+
+
 #: View choices (not run settings): which question's distribution, which metric to compare, along what.
 VIEW_DEFAULTS = {"tr_probe": "0", "tr_cmp_metric": "reward", "tr_cmp_x": "step"}
 COMPARE_X = ("step", "samples")

@@ -5,6 +5,9 @@ experiment's arms one after the other and checks its lesson at the end). No draw
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+import sections
 
 import training_controls as tc
 import urlstate
@@ -18,9 +21,29 @@ PENDING_RESET, PENDING_STEP = "tr_pending_reset", "tr_pending_step"
 PENDING_WIDGETS, EXPERIMENT = "tr_pending_widgets", "tr_experiment"
 RUN_COUNTER = "tr_run_counter"
 LIVE_FRAGMENT, COMPARE_FRAGMENT = "tr_live", "tr_compare_runs"  # fragment keys (st.rerun(scope=...) names them)
+RUN_SECTION, CODE_SECTION = "tr_run", "tr_code"  # sections: the settings applied, the TRL / verl code
 DETAIL_CACHE = "tr_detail_cache"  # the groups table and distribution drawn last (the page's drawing cache)
 MAX_KEPT_RUNS = 6  # the largest experiment has five arms
 LESSON = "tr_lesson"  # the last finished experiment: its lesson and what its runs showed
+
+
+def sections_reading(key: str) -> tuple[str, ...]:
+    """The page's sections that show control ``key``'s value, besides the control's own, in the order they must
+    rerun: :data:`RUN_SECTION` first, since it applies the settings to the trainer that the others show."""
+    if key not in DEFAULTS or key in tc.PACE or key in tc.NEW_RUN:
+        return ()
+    shown = ((LIVE_FRAGMENT, key in tc.SHOWN_LIVE), (COMPARE_FRAGMENT, key not in tc.NOT_IN_LABEL),
+             (CODE_SECTION, key not in tc.NOT_IN_CODE))
+    return (RUN_SECTION, *[section for section, shows in shown if shows])
+
+
+def rerun_sections(*keys: str) -> None:
+    """A sectioned control's ``on_change``: :func:`sections.also_rerun` of ``keys`` when the change came with its
+    section's rerun. A change that came with a whole-page rerun (AppTest sends every change so) keeps it: a keyed
+    ``st.rerun`` would narrow it to those sections."""
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.fragment_ids_this_run:
+        sections.also_rerun(*keys)
 
 
 def archive(trainer: Trainer | None) -> None:

@@ -1,6 +1,7 @@
 """The live-training page's view of a run: its status, the dashboard, this step's groups, the answer
-distribution, the token inspector, and Play / Pause / Step / Reset. Drawn by the page's live fragments (while
-playing, several times a second), which own the timing; this module only draws what the session holds."""
+distribution, the token inspector, Play / Pause / Step / Reset, the ready-made experiments and the kept runs.
+The live fragments at the end (:func:`live`, :func:`compare_runs`) draw the run and own its timing: while
+playing, a refresh trains for its share of the interval, then draws what the session holds."""
 
 from __future__ import annotations
 
@@ -13,15 +14,23 @@ import torch
 
 import charts
 import classroom
+import live_timing
 import token_inspector as ti
 import training_controls as tc
 import training_session as ts
 from explanations import EXPLAIN
 from live_chart import live_plotly_chart
-from grpo_core.training import TRAIN_METRIC_NAMES, Trainer
+from grpo_core.experiments import EXPERIMENTS
+from grpo_core.training import TRAIN_METRIC_NAMES, Trainer, TrainingStopped
 from training_controls import describe
 
 DRAW_SECONDS, DETAIL_TICKS = "tr_draw_seconds", "tr_detail_ticks"
+TICK_BUDGET = 0.05  # most training time per refresh (of 0.2 s): the rest is drawing and slack for the browser
+TICK_SHARE = 0.7  # a tick (training + drawing) aims at this share of the interval, leaving slack for load
+MIN_TICK_BUDGET = 0.01  # at least one step per refresh however slow the drawing
+TICK_WORK = "tr_tick_work"  # seconds the last few complete refreshes took on the server (training + drawing)
+TIMER = "tr_timer"  # the interval the refresh fragment's timer was set with
+EXPERIMENTS_PER_ROW = 3  # their names fit on a button three to a row
 DETAIL_EVERY = 4  # while playing fast, the groups table and the distribution refresh every 4th tick
 SLOW_SPEEDS = ("1", "2")
 # Redrawing the curves is the browser's main cost while playing (~85% busy at 400 points a line, measured
@@ -171,6 +180,37 @@ def draw_view(trainer: Trainer) -> None:
     st.session_state[DRAW_SECONDS] = time.perf_counter() - started
 
 
+def draw_experiments(trainer: Trainer) -> None:
+    """The ready-made experiments' buttons, the one running and the last one's lesson. Outside any section: a
+    button sets every control and starts a run, so the whole page reruns. A class link names them all at once
+    (an experiment sets every knob, so a lock on any knob locks them too)."""
+    with st.container(key="tr_experiments"), st.expander(
+            "Ready-made experiments (one click: two to five runs, then overlaid under Compare runs)",
+            expanded=not len(trainer.history) or ts.LESSON in st.session_state):
+        specs = list(EXPERIMENTS.values())
+        for row in range(0, len(specs), EXPERIMENTS_PER_ROW):
+            for column, spec in zip(st.columns(EXPERIMENTS_PER_ROW), specs[row:row + EXPERIMENTS_PER_ROW]):
+                column.button(spec.name, key=f"tr_exp_{spec.name}", on_click=ts.start_experiment, args=(spec.name,),
+                              help=spec.question, width="stretch",
+                              disabled=classroom.locked("tr_experiments", *tc.DEFAULTS, "tr_cmp_metric", "tr_cmp_x"))
+        st.caption("Each arm starts from the defaults with the experiment's changes and the seed chosen in the sidebar; "
+                   "pick another seed and run it again to see how much is chance.")
+        experiment = st.session_state.get(ts.EXPERIMENT)
+        if experiment is not None:
+            arms = EXPERIMENTS[experiment["name"]].arms
+            st.caption(f"Running “{experiment['name']}”: arm {experiment['arm'] + 1} of {len(arms)} "
+                       f"({arms[experiment['arm']][0]}).")
+        lesson = st.session_state.get(ts.LESSON)
+        if lesson is not None:
+            st.markdown(f"**{lesson['name']}** (seed {lesson['seed']}): {lesson['lesson']}")
+            shown = "\n".join(f"- {'✓' if holds else '✗ not seen:'} {text}" for text, holds in lesson["checks"])
+            if lesson["holds"]:
+                st.success("These runs show it:\n" + shown, icon=":material/check_circle:")
+            else:
+                st.warning("These runs show only part of it (another seed may differ):\n" + shown,
+                           icon=":material/help:")
+
+
 def draw_compare(trainer: Trainer) -> None:
     """Kept runs and ``trainer``'s current one, overlaid, with a CSV of their metrics."""
     st.header("Compare runs")
@@ -210,3 +250,76 @@ def draw_compare(trainer: Trainer) -> None:
         st.download_button("Download these runs' metrics (CSV)", runs_csv, file_name="grpo_runs.csv",
                            mime="text/csv", on_click="ignore", key="tr_csv",
                            help=tc.HELP["tr_csv"], disabled=classroom.locked("tr_csv"))
+
+
+# ----------------------------------------------------------------------------------- live fragment
+
+
+def refresh() -> None:
+    """One refresh while playing: train for the refresh's time budget, then draw. A fragment of its own that
+    the browser's timer reruns alone (``run_every``), so a refresh redraws neither the page nor the controls."""
+    tick_started = time.perf_counter()
+    trainer: Trainer = st.session_state[ts.TRAINER]
+    interval = st.session_state.get(TIMER, live_timing.REFRESH_SECONDS)
+    if st.session_state[ts.PLAYING]:
+        speed = st.session_state["tr_speed"]
+        # Train for what the refresh has left after drawing (measured last time): a tick that overruns the
+        # interval is cut off by the next one and the charts would starve (stack notes).
+        budget = min(TICK_BUDGET, max(MIN_TICK_BUDGET, TICK_SHARE * interval - st.session_state.get(DRAW_SECONDS, 0.0)))
+        try:
+            result = trainer.advance(10_000 if speed == "max" else int(speed), budget)
+        except TrainingStopped:
+            result = None
+        if result is not None:
+            st.session_state[ts.LAST] = result
+        if trainer.stop_reason is not None:
+            st.session_state[ts.PLAYING] = False
+            diverged = "diverged" in trainer.stop_reason
+            if diverged:
+                st.session_state.pop(ts.EXPERIMENT, None)
+            elif ts.next_arm(trainer):  # the reset that starts the next arm keeps this run under Compare runs
+                st.session_state[ts.PLAYING] = True
+            st.rerun(scope="app")  # the full run stops the timer (or restarts it for the next arm)
+    draw_view(trainer)
+    if st.session_state[ts.PLAYING]:
+        recent = st.session_state[TICK_WORK] = live_timing.remember(st.session_state.get(TICK_WORK, []),
+                                                                    time.perf_counter() - tick_started)
+        if live_timing.should_retime(interval, live_timing.wanted_interval(recent)):
+            st.rerun(scope="app")  # re-time the refreshes (the fragment's run_every is set when it is drawn)
+
+
+def still() -> None:
+    """The run while paused: a fragment without a timer, drawn in place of :func:`refresh`."""
+    draw_view(st.session_state[ts.TRAINER])
+
+
+@st.fragment(key=ts.LIVE_FRAGMENT)
+def live() -> None:
+    """Play, Pause, Step and Reset, and the run's view. A click on one of them reruns this fragment only,
+    never the page. While playing the view is the :func:`refresh` fragment, which its ``run_every`` timer
+    reruns alone; Pause draws the :func:`still` fragment in its place, and Streamlit cancels the timer of
+    the fragment that is gone (the start/stop pattern of a nested ``run_every`` fragment)."""
+    if st.session_state.get(ts.PENDING_RESET):
+        st.rerun(scope="app")  # the reset happens in the full run, where the settings are read
+    trainer: Trainer = st.session_state[ts.TRAINER]
+    draw_controls(st.session_state[ts.PLAYING])
+    if st.session_state.pop(ts.PENDING_STEP, False) and not st.session_state[ts.PLAYING]:
+        try:
+            st.session_state[ts.LAST] = trainer.step()
+        except TrainingStopped as stopped:
+            st.info(f"The run has stopped: {stopped}. Reset, or raise the step cap.", icon=":material/info:")
+    if st.session_state[ts.PLAYING]:
+        # stretched when the server is loaded (app/live_timing.py)
+        interval = st.session_state[TIMER] = live_timing.wanted_interval(st.session_state.get(TICK_WORK, []))
+        st.fragment(refresh, run_every=interval)()
+    else:
+        st.fragment(still)()
+
+
+# ------------------------------------------------------------------------------------ compare runs
+
+@st.fragment(key=ts.COMPARE_FRAGMENT)
+def compare_runs() -> None:
+    """Kept runs and the current one, overlaid. A fragment: Pause and Step rerun it with the live view (not
+    the page), so the current run shows here as soon as it stops."""
+    draw_compare(st.session_state[ts.TRAINER])

@@ -99,10 +99,14 @@ def _assert_clean(page, where: str) -> None:
     assert errors.count() == 0, f"{where}: {errors.first.inner_text()[:400]}"
 
 
+#: Pages that train live (an st.fragment(run_every=...), drawn by app/training_view.py for this page).
+LIVE_PAGES = {"training"}
+
+
 def _slider_page() -> pc.PageInfo:
     """The first page with sliders whose output depends only on its controls (not a live, timed page)."""
     for page in PAGES:
-        if "slider" in pc.first_kinds(page) and "run_every" not in page.source:
+        if "slider" in pc.first_kinds(page) and page.url_path not in LIVE_PAGES:
             return page
     pytest.fail("no page with a slider and deterministic output")
 
@@ -211,7 +215,7 @@ def _use_normally(browser, base: str, live_url: str) -> None:
 
 
 def _live_url(base: str) -> str:
-    live = [p for p in PAGES if "run_every" in p.source]
+    live = [p for p in PAGES if p.url_path in LIVE_PAGES]
     require(bool(live), "no live page (st.fragment(run_every=...)) to test a closed tab mid-run on")
     return f"{base}/{live[0].browser_path}"
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 import classroom
 import page_links
+import sections
 import urlstate
 from safe_text import md
 from grpo_core.lessons import (
@@ -55,11 +56,13 @@ def reveal(number: int) -> None:
     guess = st.session_state.get(f"ls_guess{number}")
     if guess is not None:
         answers[number] = guess
+    st.rerun()  # from the step's section: the count of revealed steps and the address change with it
 
 
 def forget(number: int) -> None:
     answers.pop(number, None)
     st.session_state.pop(f"ls_guess{number}", None)
+    st.rerun()  # as reveal
 
 
 def show_me(links) -> None:
@@ -91,6 +94,50 @@ def prediction_widget(step, revealed: bool):
                      help=f"Your guess, between {p.low:g} and {p.high:g}, before you press Reveal.")
 
 
+@sections.section("ls_prediction")
+def prediction_section(step) -> None:
+    """The step's guess and Reveal, or the answer: a guess reruns only this (Reveal and Try again, the page)."""
+    revealed = step.number in answers
+    guess = prediction_widget(step, revealed)
+    if not revealed:
+        st.button("Reveal", key=f"ls_reveal{step.number}", type="primary", on_click=reveal, args=(step.number,),
+                  disabled=guess is None, icon=":material/visibility:",
+                  help="Make your prediction first." if guess is None else "Compute what really happens.")
+    else:
+        answer = step_answer(step.number)
+        said, actual = st.columns(2)
+        said.metric("You said", guess if step.prediction.kind == "choice" else f"{guess:g}")
+        actual.metric("It is", answer.shown)
+        verdict = answer.verdict(step.prediction, guess)
+        (st.success if answer.is_right(step.prediction, guess) else st.info)(md(verdict))
+        explain(answer)
+        show_me(step.links)
+        st.button("Try again", key=f"ls_again{step.number}", on_click=forget, args=(step.number,),
+                  icon=":material/replay:", help="Forget this answer and predict again.")
+
+
+def question_answer_section(question, shown_questions: set) -> None:
+    if question.number in shown_questions:
+        explain(question_answer(question.number))
+    else:
+        st.button("Reveal", key=f"ls_question{question.number}", on_click=shown_questions.add,
+                  args=(question.number,), icon=":material/visibility:")
+
+
+@sections.section("ls_worksheet")
+def worksheet_section() -> None:
+    """The title and the downloads it goes into."""
+    title = st.text_input("Title of the worksheet", key="ls_title", bind="query-params", max_chars=MAX_TITLE,
+                          disabled=classroom.locked("ls_title"),
+                          placeholder="GRPO lesson", help="Printed at the top, e.g. the class and the date.")
+    title = title or "GRPO lesson"
+    markdown_column, html_column = st.columns(2)
+    markdown_column.download_button("Download the worksheet (Markdown)", worksheet_markdown(title, st.context.url), "grpo-lesson.md",
+                                    "text/markdown", key="ls_download_md", on_click="ignore", icon=":material/download:")
+    html_column.download_button("Download the worksheet (HTML, to print)", worksheet_html(title, st.context.url), "grpo-lesson.html",
+                                "text/html", key="ls_download_html", on_click="ignore", icon=":material/print:")
+
+
 # ------------------------------------------------------------------------------------------------ page
 
 st.title("Lessons")
@@ -112,23 +159,7 @@ st.caption(f"Revealed {len(answers)} of {len(STEPS)} steps" + (f", {right} predi
 with st.container(border=True):
     st.subheader(f"Step {step.number} of {len(STEPS)}: {step.title}", anchor=False)
     st.markdown(md(step.text))
-    revealed = step.number in answers
-    guess = prediction_widget(step, revealed)
-    if not revealed:
-        st.button("Reveal", key=f"ls_reveal{step.number}", type="primary", on_click=reveal, args=(step.number,),
-                  disabled=guess is None, icon=":material/visibility:",
-                  help="Make your prediction first." if guess is None else "Compute what really happens.")
-    else:
-        answer = step_answer(step.number)
-        said, actual = st.columns(2)
-        said.metric("You said", guess if step.prediction.kind == "choice" else f"{guess:g}")
-        actual.metric("It is", answer.shown)
-        verdict = answer.verdict(step.prediction, guess)
-        (st.success if answer.is_right(step.prediction, guess) else st.info)(md(verdict))
-        explain(answer)
-        show_me(step.links)
-        st.button("Try again", key=f"ls_again{step.number}", on_click=forget, args=(step.number,),
-                  icon=":material/replay:", help="Forget this answer and predict again.")
+    prediction_section(step)
 
 previous, position, following = st.container(key="ls_stepper").columns([1, 2, 1], vertical_alignment="center")
 step_locked = classroom.locked("ls_stepper", "ls_step")  # Previous and Next, which set the step
@@ -148,21 +179,10 @@ for question in QUESTIONS:
     with st.container(border=True):
         st.markdown(f"**{question.number}. {md(question.text)}**")
         show_me(question.links)
-        if question.number in shown_questions:
-            explain(question_answer(question.number))
-        else:
-            st.button("Reveal", key=f"ls_question{question.number}", on_click=shown_questions.add,
-                      args=(question.number,), icon=":material/visibility:")
+        # a section each: its Reveal redraws its own answer, not the page
+        sections.section(f"ls_answer{question.number}")(question_answer_section)(question, shown_questions)
 
 st.header("Worksheet", divider="gray", anchor=False)
 st.markdown("A printable sheet for a class: each step's prediction with a blank to fill in before opening it, and "
             "the links to open, at this app's address.")
-title = st.text_input("Title of the worksheet", key="ls_title", bind="query-params", max_chars=MAX_TITLE,
-                      disabled=classroom.locked("ls_title"),
-                      placeholder="GRPO lesson", help="Printed at the top, e.g. the class and the date.")
-title = title or "GRPO lesson"
-markdown_column, html_column = st.columns(2)
-markdown_column.download_button("Download the worksheet (Markdown)", worksheet_markdown(title, st.context.url), "grpo-lesson.md",
-                                "text/markdown", key="ls_download_md", on_click="ignore", icon=":material/download:")
-html_column.download_button("Download the worksheet (HTML, to print)", worksheet_html(title, st.context.url), "grpo-lesson.html",
-                            "text/html", key="ls_download_html", on_click="ignore", icon=":material/print:")
+worksheet_section()

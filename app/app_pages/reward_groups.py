@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-import charts
 import classroom
 import questions
+import reward_figures as rf
 import sections
 import urlstate
 from editor_guard import edit_problem
@@ -36,39 +36,6 @@ def named(labels: list[str], most: int = 10) -> str:
     return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
 
 
-def group_label(index: int) -> str:
-    """Short name of the ``index``-th group on the chart axes and in the notes (the prompt is in the hover)."""
-    return f"P{index + 1}"
-
-
-@st.cache_resource(max_entries=128, show_spinner=False)
-def figures(table: rt.RewardTable, scale: str) -> tuple:
-    """The reward and advantage figures of one (table, scale).
-
-    Building the two figures is the largest part of a rerun (bench/bench_reward_groups.py times a scale flip
-    with and without this cache), so they are cached: flipping the scale back and forth or returning to a
-    table costs no rebuild. ``cache_resource`` hands out the same objects without a copy: safe because nothing
-    mutates them after this (``st.plotly_chart`` only serialises). Keyed by the (immutable, hashable)
-    table; bounded so that many visitors' tables cannot grow memory without limit.
-    """
-    summary = rt.summarize(table, scale=scale)
-    labels = [group_label(b) for b in range(len(summary.groups))]
-    hover = [
-        [f"{group_label(b)}: {charts.plain_label(g.prompt)}<br>{charts.plain_label(c)}" for c in g.completions]
-        for b, g in enumerate(summary.groups)
-    ]
-    title = {"group": "Advantages = (r − mean) ÷ group std", "batch": "Advantages = (r − mean) ÷ batch std",
-             "none": "Advantages = r − mean  (Dr. GRPO)"}[scale]
-    rewards_figure = charts.rewards_by_group(
-        labels, [g.rewards for g in summary.groups], [g.mean for g in summary.groups],
-        [g.std for g in summary.groups], hover, height=340, key="rg-rewards")
-    advantages_figure = charts.advantages_by_group(
-        labels, [g.advantages for g in summary.groups], hover,
-        title=title, height=340, key="rg-advantages",
-        show_values=sum(g.size for g in summary.groups) <= 48)
-    return rewards_figure, advantages_figure
-
-
 def load(table: rt.RewardTable) -> None:
     """Make ``table`` the editor's content, dropping pending edits (a preset button's callback)."""
     st.session_state[BASE] = table
@@ -79,7 +46,7 @@ def load(table: rt.RewardTable) -> None:
 def load_preset(table: rt.RewardTable) -> None:
     """A preset button's callback: the table, and the sections that draw it (the button is in one)."""
     load(table)
-    sections.also_rerun("rg_table", "rg_numbers")
+    sections.also_rerun("rg_table", "rg_charts", "rg_numbers")
 
 
 if BASE not in st.session_state:  # a new session: the link's table, else the default preset
@@ -94,129 +61,139 @@ st.markdown(
     "Edit the rewards, add or delete completions, or load a preset, and watch the advantages answer."
 )
 
-with st.sidebar:
-    st.radio(
-        "Scale the advantages (`scale_rewards`)", list(SCALES), captions=list(SCALES.values()), key="scale",
-        bind="query-params", disabled=classroom.locked("scale"),
-        on_change=sections.also_rerun, args=("rg_table", "rg_numbers"),
-        help="What the distance from the group mean is divided by. group: each group's own std (DeepSeekMath, "
-             "TRL's default). batch: one std over all completions of the batch (TRL scale_rewards='batch'). "
-             "none: no division at all, as Dr. GRPO recommends, so near-ties stay small pushes.",
-    )
-    st.toggle(
-        "Show the numbers", key="numbers", bind="query-params", disabled=classroom.locked("numbers"),
-        on_change=sections.also_rerun, args=("rg_numbers",),
-        help="A table with every completion's reward, its group's mean and std, and its advantage: the exact "
-             "numbers the bars are drawn from.",
-    )
+# The sidebar's view controls, a section of their own: a change reruns them and the sections that read them.
+@sections.section("rg_view")
+def view_section() -> None:
+    with st.sidebar:
+        st.radio(
+            "Scale the advantages (`scale_rewards`)", list(SCALES), captions=list(SCALES.values()), key="scale",
+            bind="query-params", disabled=classroom.locked("scale"),
+            on_change=sections.also_rerun, args=("rg_view", "rg_charts", "rg_numbers"),
+            help="What the distance from the group mean is divided by. group: each group's own std (DeepSeekMath, "
+                 "TRL's default). batch: one std over all completions of the batch (TRL scale_rewards='batch'). "
+                 "none: no division at all, as Dr. GRPO recommends, so near-ties stay small pushes.",
+        )
+        st.toggle(
+            "Show the numbers", key="numbers", bind="query-params", disabled=classroom.locked("numbers"),
+            on_change=sections.also_rerun, args=("rg_view", "rg_numbers"),
+            help="A table with every completion's reward, its group's mean and std, and its advantage: the exact "
+                 "numbers the bars are drawn from.",
+        )
 
 
-# The editor, the presets and everything they change (the charts, the notes, the link's table); the numbers
-# table further down reads the same table, so their changes rerun it too.
+view_section()
+
+
+# The presets and the editor, with the link's table they change. The charts and the numbers read that table
+# from the session state, in sections of their own: a scale change redraws them, not the editor.
 @sections.section("rg_table")
 def table_section() -> None:
-    # Read here, not passed: the sidebar's scale reruns this section alone, with the last full run's arguments.
-    scale = st.session_state["scale"]
-    left, right = st.columns([2, 3], gap="large")
-    with left:
-        st.subheader("Presets")
-        preset_columns = st.container(key="rg_presets").columns(2)  # a class link names the presets as one
-        for i, (name, preset) in enumerate(rt.PRESETS.items()):
-            preset_columns[i % 2].button(
-                preset.title, key=f"rg_preset_{name}", on_click=load_preset, args=(preset.table,),
-                help=preset.description, width="stretch",
-                disabled=classroom.locked("rg_presets", EDITOR),  # a preset replaces the table
-            )
-
-        st.subheader("Completions and rewards")
-        base: rt.RewardTable = st.session_state[BASE]
-        problem = edit_problem(st.session_state.get(EDITOR), base.n_rows, columns=COLUMNS, max_rows=rt.MAX_ROWS)
-        if problem:
-            load(st.session_state[GOOD])
-            base = st.session_state[BASE]
-            st.error(f"{problem}, so it was undone and the last valid table is back.")
-        edited = st.data_editor(
-            pd.DataFrame(base.rows(), columns=["prompt", "completion", "reward"]),
-            key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", height=420, disabled=classroom.locked(EDITOR),
-            on_change=sections.also_rerun, args=("rg_table", "rg_numbers"),
-            column_config={
-                "prompt": st.column_config.TextColumn(
-                    "prompt", max_chars=rt.MAX_TEXT, width="small",
-                    help="Which prompt this completion answers. Rows with the same prompt form one group; "
-                         "a new row with no prompt joins the group above it."),
-                "completion": st.column_config.TextColumn(
-                    "completion", max_chars=rt.MAX_TEXT, width="small",
-                    help="The sampled answer (only a label here: the reward is what GRPO sees)."),
-                "reward": st.column_config.NumberColumn(
-                    "reward", width="small", min_value=rt.REWARD_MIN, max_value=rt.REWARD_MAX, step=0.01, default=0.0,
-                    required=True, format="%.2f",
-                    help=f"The score the reward function gave this completion, between {rt.REWARD_MIN:g} and "
-                         f"{rt.REWARD_MAX:g} (1 = right, 0 = wrong for a verifier; any number for a reward model)."),
-            },
+    st.subheader("Presets")
+    preset_columns = st.container(key="rg_presets").columns(2)  # a class link names the presets as one
+    for i, (name, preset) in enumerate(rt.PRESETS.items()):
+        preset_columns[i % 2].button(
+            preset.title, key=f"rg_preset_{name}", on_click=load_preset, args=(preset.table,),
+            help=preset.description, width="stretch",
+            disabled=classroom.locked("rg_presets", EDITOR),  # a preset replaces the table
         )
-        try:
-            table = rt.from_rows(edited.to_dict("records"))
-            st.session_state[GOOD] = table
-        except ValueError as err:
-            table = st.session_state[GOOD]
-            st.error(f"{err} The charts keep showing the last valid table.")
-        st.caption(f"{len(table.groups)} prompt(s), {table.n_rows} completions; rewards in "
-                   f"[{rt.REWARD_MIN:g}, {rt.REWARD_MAX:g}], at most {rt.MAX_ROWS} rows.")
-        encoded = rt.encode(table)
-        urlstate.set_param("rewards", None if table == rt.PRESETS[rt.DEFAULT_PRESET].table else encoded)
-        if not encoded.startswith(rt.PACKED_PREFIX) and not rt.has_default_texts(table):
-            st.caption("The texts are too long to fit in a link: a shared link keeps the rewards, not the texts.")
 
-    summary = rt.summarize(table, scale=scale)
-    rewards_figure, advantages_figure = figures(table, scale)
+    st.subheader("Completions and rewards")
+    base: rt.RewardTable = st.session_state[BASE]
+    problem = edit_problem(st.session_state.get(EDITOR), base.n_rows, columns=COLUMNS, max_rows=rt.MAX_ROWS)
+    if problem:
+        load(st.session_state[GOOD])
+        base = st.session_state[BASE]
+        st.error(f"{problem}, so it was undone and the last valid table is back.")
+    edited = st.data_editor(
+        pd.DataFrame(base.rows(), columns=["prompt", "completion", "reward"]),
+        key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", height=420, disabled=classroom.locked(EDITOR),
+        on_change=sections.also_rerun, args=("rg_table", "rg_charts", "rg_numbers"),
+        column_config={
+            "prompt": st.column_config.TextColumn(
+                "prompt", max_chars=rt.MAX_TEXT, width="small",
+                help="Which prompt this completion answers. Rows with the same prompt form one group; "
+                     "a new row with no prompt joins the group above it."),
+            "completion": st.column_config.TextColumn(
+                "completion", max_chars=rt.MAX_TEXT, width="small",
+                help="The sampled answer (only a label here: the reward is what GRPO sees)."),
+            "reward": st.column_config.NumberColumn(
+                "reward", width="small", min_value=rt.REWARD_MIN, max_value=rt.REWARD_MAX, step=0.01, default=0.0,
+                required=True, format="%.2f",
+                help=f"The score the reward function gave this completion, between {rt.REWARD_MIN:g} and "
+                     f"{rt.REWARD_MAX:g} (1 = right, 0 = wrong for a verifier; any number for a reward model)."),
+        },
+    )
+    try:
+        table = rt.from_rows(edited.to_dict("records"))
+        st.session_state[GOOD] = table
+    except ValueError as err:
+        table = st.session_state[GOOD]
+        st.error(f"{err} The charts keep showing the last valid table.")
+    st.caption(f"{len(table.groups)} prompt(s), {table.n_rows} completions; rewards in "
+               f"[{rt.REWARD_MIN:g}, {rt.REWARD_MAX:g}], at most {rt.MAX_ROWS} rows.")
+    encoded = rt.encode(table)
+    urlstate.set_param("rewards", None if table == rt.PRESETS[rt.DEFAULT_PRESET].table else encoded)
+    if not encoded.startswith(rt.PACKED_PREFIX) and not rt.has_default_texts(table):
+        st.caption("The texts are too long to fit in a link: a shared link keeps the rewards, not the texts.")
 
-    with right:
-        st.plotly_chart(rewards_figure, key="rg_rewards_chart", width="stretch", theme=None)
-        st.caption("Each bar is one completion's reward. The black dash is its group's mean, the orange dashes sit "
-                   "one standard deviation above and below it. Only the distance from the black dash matters.")
-        st.plotly_chart(advantages_figure, key="rg_advantages_chart", width="stretch", theme=None)
-        st.caption(
-            "Solid blue bars (above 0) are made **more** likely by the update, hatched vermilion bars (below 0) "
-            "**less** likely; grey means untouched. "
-            + {
-                "group": "Dividing by each group's own std makes every group with any spread push about equally "
-                         "hard, even when its rewards barely differ.",
-                "batch": "One std for the whole batch keeps the groups' sizes comparable: a group whose rewards "
-                         "barely differ gets small bars, a widely spread one big bars.",
-                "none": "Without the division (Dr. GRPO) a bar is the raw distance from the group mean: near-ties "
-                        "give small pushes, and prompts that are nearly always solved or nearly always failed are "
-                        "no longer up-weighted by a small std.",
-            }[scale]
+
+@sections.section("rg_charts")
+def charts_section() -> None:
+    # Read, not passed: an edit or the sidebar's scale reruns this section alone, with the last full run's arguments.
+    scale, table = st.session_state["scale"], st.session_state[GOOD]
+    summary = rf.summary_of(table, scale)
+    rewards_figure, advantages_figure = rf.figures(table, scale)
+
+    st.plotly_chart(rewards_figure, key="rg_rewards_chart", width="stretch", theme=None)
+    st.caption("Each bar is one completion's reward. The black dash is its group's mean, the orange dashes sit "
+               "one standard deviation above and below it. Only the distance from the black dash matters.")
+    st.plotly_chart(advantages_figure, key="rg_advantages_chart", width="stretch", theme=None)
+    st.caption(
+        "Solid blue bars (above 0) are made **more** likely by the update, hatched vermilion bars (below 0) "
+        "**less** likely; grey means untouched. "
+        + {
+            "group": "Dividing by each group's own std makes every group with any spread push about equally "
+                     "hard, even when its rewards barely differ.",
+            "batch": "One std for the whole batch keeps the groups' sizes comparable: a group whose rewards "
+                     "barely differ gets small bars, a widely spread one big bars.",
+            "none": "Without the division (Dr. GRPO) a bar is the raw distance from the group mean: near-ties "
+                    "give small pushes, and prompts that are nearly always solved or nearly always failed are "
+                    "no longer up-weighted by a small std.",
+        }[scale]
+    )
+    zero = [rf.group_label(b) for b, g in enumerate(summary.groups) if g.zero_signal and g.size > 1]
+    kept = sum(not g.zero_signal for g in summary.groups)  # what DAPO's dynamic sampling keeps
+    singles = [rf.group_label(b) for b, g in enumerate(summary.groups) if g.size == 1]
+    pairs = [rf.group_label(b) for b, g in enumerate(summary.groups) if g.size == 2 and not g.zero_signal]
+    if zero:
+        st.info(
+            f"**Zero signal** for {named(zero)}: all the rewards are equal, so every completion is exactly "
+            "average and every advantage is 0. These prompts give no policy-gradient signal in this step, "
+            "however good or bad the answers were (trainers log this share as `frac_reward_zero_std`); with "
+            "β > 0 and the KL in the loss, the KL term still pulls on their tokens. DAPO's dynamic sampling "
+            f"would drop them: {kept} of the {len(summary.groups)} groups here would be kept.",
+            icon=":material/block:",
         )
-        zero = [group_label(b) for b, g in enumerate(summary.groups) if g.zero_signal and g.size > 1]
-        kept = sum(not g.zero_signal for g in summary.groups)  # what DAPO's dynamic sampling keeps
-        singles = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 1]
-        pairs = [group_label(b) for b, g in enumerate(summary.groups) if g.size == 2 and not g.zero_signal]
-        if zero:
-            st.info(
-                f"**Zero signal** for {named(zero)}: all the rewards are equal, so every completion is exactly "
-                "average and every advantage is 0. These prompts give no policy-gradient signal in this step, "
-                "however good or bad the answers were (trainers log this share as `frac_reward_zero_std`); with "
-                "β > 0 and the KL in the loss, the KL term still pulls on their tokens. DAPO's dynamic sampling "
-                f"would drop them: {kept} of the {len(summary.groups)} groups here would be kept.",
-                icon=":material/block:",
-            )
-        if singles:
-            st.info(
-                f"{named(singles)}: **one completion** (G = 1): there is nothing to compare it "
-                "with, so its advantage is 0. GRPO needs at least two samples per prompt.",
-                icon=":material/person:",
-            )
-        if pairs:
-            st.info(
-                f"{named(pairs)}: **two completions** (G = 2): one is above the mean and one below by the same "
-                "amount. With group scaling the pair is always ±0.71 whatever the rewards (1 vs 0 or 0.51 vs "
-                "0.50); only scale 'none' keeps how far apart they were.",
-                icon=":material/compare_arrows:",
-            )
+    if singles:
+        st.info(
+            f"{named(singles)}: **one completion** (G = 1): there is nothing to compare it "
+            "with, so its advantage is 0. GRPO needs at least two samples per prompt.",
+            icon=":material/person:",
+        )
+    if pairs:
+        st.info(
+            f"{named(pairs)}: **two completions** (G = 2): one is above the mean and one below by the same "
+            "amount. With group scaling the pair is always ±0.71 whatever the rewards (1 vs 0 or 0.51 vs "
+            "0.50); only scale 'none' keeps how far apart they were.",
+            icon=":material/compare_arrows:",
+        )
 
 
-table_section()
+left, right = st.columns([2, 3], gap="large")
+with left:
+    table_section()
+with right:
+    charts_section()
 
 with st.expander("What trainers do about zero-spread groups and overlong answers (DAPO)"):
     st.markdown(
@@ -249,7 +226,7 @@ def numbers_section() -> None:
     table = st.session_state[GOOD]
     st.subheader("The numbers")
     st.dataframe(
-        pd.DataFrame(rt.summarize(table, scale=scale).rows()), hide_index=True, width="stretch",
+        pd.DataFrame(rf.summary_of(table, scale).rows()), hide_index=True, width="stretch",
         column_config={k: st.column_config.NumberColumn(k, format="%.4f")
                        for k in ("reward", "group mean", "group std", "advantage")},
     )

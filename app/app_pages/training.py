@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 
 import streamlit as st
 
 import classroom
-import live_timing
 import questions
+import sections
 import token_inspector as ti
 import trainer_code
 import training_controls as tc
@@ -19,14 +18,7 @@ import urlstate
 from training_controls import DIFFICULTY_LABELS, SPEEDS
 from grpo_core import device_name
 from grpo_core.experiments import DIFFICULTY, EXPERIMENTS
-from grpo_core.training import POLICY_SIZES, TASKS, Trainer, TrainingStopped
-
-TICK_BUDGET = 0.05  # most training time per refresh (of 0.2 s): the rest is drawing and slack for the browser
-TICK_SHARE = 0.7  # a tick (training + drawing) aims at this share of the interval, leaving slack for load
-MIN_TICK_BUDGET = 0.01  # at least one step per refresh however slow the drawing
-TICK_WORK = "tr_tick_work"  # seconds the last few complete refreshes took on the server (training + drawing)
-TIMER = "tr_timer"  # the interval the refresh fragment's timer was set with
-EXPERIMENTS_PER_ROW = 3  # their names fit on a button three to a row
+from grpo_core.training import POLICY_SIZES, TASKS
 
 
 def question_text(text: str) -> str:
@@ -55,6 +47,109 @@ st.markdown(
     "their group's average. Press **Play**, then change a knob while it runs: most knobs apply from the next "
     "step; the task, B, G, policy size, difficulty and seed start a new run."
 )
+
+# The run controls, a section per group (app/sections.py): a change reruns its group and the sections that show
+# its value (training_session.sections_reading). The presets and the controls that start a new run (task, size,
+# B, G, difficulty, seed) stay outside: the whole page shows the new run.
+def rerun(section: str, key: str) -> dict:
+    return dict(on_change=ts.rerun_sections, args=(section, *ts.sections_reading(key)))
+
+
+@sections.section("tr_pace")
+def pace_section() -> None:
+    st.slider("Step cap", 10, 2000, step=10, key="tr_cap", bind="query-params", **rerun("tr_pace", "tr_cap"),
+              disabled=classroom.locked("tr_cap"),
+              help=tc.HELP["tr_cap"])
+    st.select_slider("Speed (steps per refresh)", SPEEDS, key="tr_speed", bind="query-params",
+                     **rerun("tr_pace", "tr_speed"), disabled=classroom.locked("tr_speed"), help=tc.HELP["tr_speed"])
+
+
+@sections.section("tr_sampling")
+def sampling_section() -> None:
+    st.header("Sampling and update")
+    st.slider("Temperature", 0.2, 2.0, step=0.05, key="tr_temp", bind="query-params", **rerun("tr_sampling", "tr_temp"),
+              disabled=classroom.locked("tr_temp"), help=tc.HELP["tr_temp"])
+    st.slider("Learning rate", 0.001, 0.2, step=0.001, format="%.3f", key="tr_lr", bind="query-params",
+              **rerun("tr_sampling", "tr_lr"), disabled=classroom.locked("tr_lr"), help=tc.HELP["tr_lr"])
+    st.slider("Updates per batch (μ)", 1, 8, key="tr_mu", bind="query-params", **rerun("tr_sampling", "tr_mu"),
+              disabled=classroom.locked("tr_mu"),
+              help=tc.HELP["tr_mu"])
+
+
+@sections.section("tr_clipping")
+def clipping_section() -> None:
+    st.header("Clipping")
+    st.slider("ε (clip width)", 0.0, 1.0, step=0.01, key="tr_eps", bind="query-params",
+              **rerun("tr_clipping", "tr_eps"), disabled=classroom.locked("tr_eps"), help=tc.HELP["tr_eps"])
+    clip_high = st.toggle("Separate upper bound (ε_high, DAPO's clip-higher)", key="tr_clip_high", bind="query-params",
+                          **rerun("tr_clipping", "tr_clip_high"),
+                          disabled=classroom.locked("tr_clip_high"), help=tc.HELP["tr_clip_high"])
+    st.slider("ε_high", 0.0, 5.0, step=0.01, key="tr_eps_high", bind="query-params",
+              **rerun("tr_clipping", "tr_eps_high"),
+              disabled=classroom.locked("tr_eps_high") or not clip_high, help=tc.HELP["tr_eps_high"])
+    dual = st.toggle("Dual clip (δ)", key="tr_dual", bind="query-params", **rerun("tr_clipping", "tr_dual"),
+                     disabled=classroom.locked("tr_dual"),
+                     help=tc.HELP["tr_dual"])
+    st.slider("δ", 1.05, 10.0, step=0.05, key="tr_delta", bind="query-params", **rerun("tr_clipping", "tr_delta"),
+              disabled=classroom.locked("tr_delta") or not dual, help=tc.HELP["tr_delta"])
+
+
+@sections.section("tr_kl")
+def kl_section() -> None:
+    st.header("KL to the reference")
+    st.slider("β (KL weight)", 0.0, 2.0, step=0.01, key="tr_beta", bind="query-params", **rerun("tr_kl", "tr_beta"),
+              disabled=classroom.locked("tr_beta"),
+              help=tc.HELP["tr_beta"])
+    st.radio("KL estimator", tc.KL_ESTIMATORS, horizontal=True, key="tr_kl_est", bind="query-params",
+             **rerun("tr_kl", "tr_kl_est"), disabled=classroom.locked("tr_kl_est"), help=tc.kl_estimator_help())
+    st.radio("KL goes into", ("loss", "reward"), horizontal=True, key="tr_kl_in", bind="query-params",
+             **rerun("tr_kl", "tr_kl_in"), disabled=classroom.locked("tr_kl_in"), help=tc.HELP["tr_kl_in"])
+    st.toggle("KL × ratio (TRL's use_bias_correction_kl)", key="tr_kl_bias", bind="query-params",
+              **rerun("tr_kl", "tr_kl_bias"), disabled=classroom.locked("tr_kl_bias"), help=tc.HELP["tr_kl_bias"])
+
+
+@sections.section("tr_loss_settings")
+def loss_section() -> None:
+    section = "tr_loss_settings"
+    st.header("Advantages and loss")
+    st.radio("Scale advantages by", ("group", "batch", "none"), horizontal=True, key="tr_scale", bind="query-params",
+             **rerun(section, "tr_scale"), disabled=classroom.locked("tr_scale"), help=tc.HELP["tr_scale"])
+    st.selectbox("Advantage estimator", tc.ESTIMATORS,
+                 format_func=tc.LABELS["tr_adv"].get, key="tr_adv", bind="query-params", **rerun(section, "tr_adv"),
+                 disabled=classroom.locked("tr_adv"), help=tc.estimator_help())
+    vocabulary = st.radio("Vocabulary", tc.VOCABULARIES, horizontal=True, key="tr_vocab", bind="query-params",
+                          **rerun(section, "tr_vocab"), disabled=classroom.locked("tr_vocab"), help=tc.HELP["tr_vocab"])
+    st.selectbox("Loss (TRL loss_type)", tc.LOSS_TYPES,
+                 format_func=tc.LABELS["tr_loss"].get, key="tr_loss", bind="query-params", **rerun(section, "tr_loss"),
+                 disabled=classroom.locked("tr_loss") or vocabulary != "TRL", help=tc.loss_type_help())
+    st.selectbox("Objective (verl policy_loss)", tc.POLICY_LOSSES, format_func=tc.LABELS["tr_policy_loss"].get,
+                 key="tr_policy_loss", bind="query-params", **rerun(section, "tr_policy_loss"),
+                 disabled=classroom.locked("tr_policy_loss") or vocabulary != "verl", help=tc.policy_loss_help())
+    st.selectbox("Aggregation (verl loss_agg_mode)", tc.AGGREGATION_MODES, key="tr_agg", bind="query-params",
+                 **rerun(section, "tr_agg"),
+                 disabled=classroom.locked("tr_agg") or vocabulary != "verl", help=tc.aggregation_help())
+    objective, aggregation = tc.chosen_variant(st.session_state)
+    st.caption(tc.variant_caption(objective, aggregation))
+    sapo, dro = objective == "sapo", objective == "dro"
+    st.slider("τ_pos (SAPO, A > 0)", 0.05, 10.0, step=0.05, key="tr_tau_pos", bind="query-params",
+              **rerun(section, "tr_tau_pos"), disabled=classroom.locked("tr_tau_pos") or not sapo,
+              help=tc.param_help("sapo", "The gate's steepness for positive advantages (trainers' default 1.0)."))
+    st.slider("τ_neg (SAPO, A ≤ 0)", 0.05, 10.0, step=0.05, key="tr_tau_neg", bind="query-params",
+              **rerun(section, "tr_tau_neg"), disabled=classroom.locked("tr_tau_neg") or not sapo,
+              help=tc.param_help("sapo", "The gate's steepness for negative advantages (trainers' default 1.05)."))
+    st.slider("β_dro (DRO)", 0.01, 2.0, step=0.01, key="tr_dro_beta", bind="query-params",
+              **rerun(section, "tr_dro_beta"), disabled=classroom.locked("tr_dro_beta") or not dro,
+              help=tc.param_help("dro", "Weight of the quadratic penalty on the log-ratio to the sampling policy."))
+    st.radio("Importance sampling level", ("token", "sequence"), horizontal=True, key="tr_is", bind="query-params",
+             **rerun(section, "tr_is"), disabled=classroom.locked("tr_is"), help=tc.HELP["tr_is"])
+    st.slider("Top-entropy tokens (top_entropy_quantile)", 0.05, 1.0, step=0.05, key="tr_top_ent", bind="query-params",
+              **rerun(section, "tr_top_ent"), disabled=classroom.locked("tr_top_ent"), help=tc.HELP["tr_top_ent"])
+    st.toggle("Mask truncated completions", key="tr_mask_trunc", bind="query-params", **rerun(section, "tr_mask_trunc"),
+              disabled=classroom.locked("tr_mask_trunc"), help=tc.HELP["tr_mask_trunc"])
+    st.toggle("Partial credit", key="tr_partial", bind="query-params", **rerun(section, "tr_partial"),
+              disabled=classroom.locked("tr_partial"),
+              help=tc.HELP["tr_partial"])
+
 
 with st.sidebar:
     st.header("Presets")
@@ -85,205 +180,40 @@ with st.sidebar:
                       "Changing it starts a new run.")
     st.number_input("Seed", 0, 9999, step=1, key="tr_seed", bind="query-params", disabled=classroom.locked("tr_seed"),
                     help=tc.HELP["tr_seed"])
-    st.slider("Step cap", 10, 2000, step=10, key="tr_cap", bind="query-params", disabled=classroom.locked("tr_cap"),
-              help=tc.HELP["tr_cap"])
-    st.select_slider("Speed (steps per refresh)", SPEEDS, key="tr_speed", bind="query-params",
-                     disabled=classroom.locked("tr_speed"),
-                     help=tc.HELP["tr_speed"])
-
-    st.header("Sampling and update")
-    st.slider("Temperature", 0.2, 2.0, step=0.05, key="tr_temp", bind="query-params",
-              disabled=classroom.locked("tr_temp"),
-              help=tc.HELP["tr_temp"])
-    st.slider("Learning rate", 0.001, 0.2, step=0.001, format="%.3f", key="tr_lr", bind="query-params",
-              disabled=classroom.locked("tr_lr"),
-              help=tc.HELP["tr_lr"])
-    st.slider("Updates per batch (μ)", 1, 8, key="tr_mu", bind="query-params", disabled=classroom.locked("tr_mu"),
-              help=tc.HELP["tr_mu"])
-
-    st.header("Clipping")
-    st.slider("ε (clip width)", 0.0, 1.0, step=0.01, key="tr_eps", bind="query-params",
-              disabled=classroom.locked("tr_eps"),
-              help=tc.HELP["tr_eps"])
-    clip_high = st.toggle("Separate upper bound (ε_high, DAPO's clip-higher)", key="tr_clip_high",
-                          bind="query-params", disabled=classroom.locked("tr_clip_high"), help=tc.HELP["tr_clip_high"])
-    st.slider("ε_high", 0.0, 5.0, step=0.01, key="tr_eps_high", bind="query-params",
-              disabled=classroom.locked("tr_eps_high") or not clip_high,
-              help=tc.HELP["tr_eps_high"])
-    dual = st.toggle("Dual clip (δ)", key="tr_dual", bind="query-params", disabled=classroom.locked("tr_dual"),
-                     help=tc.HELP["tr_dual"])
-    st.slider("δ", 1.05, 10.0, step=0.05, key="tr_delta", bind="query-params",
-              disabled=classroom.locked("tr_delta") or not dual,
-              help=tc.HELP["tr_delta"])
-
-    st.header("KL to the reference")
-    st.slider("β (KL weight)", 0.0, 2.0, step=0.01, key="tr_beta", bind="query-params",
-              disabled=classroom.locked("tr_beta"),
-              help=tc.HELP["tr_beta"])
-    st.radio("KL estimator", tc.KL_ESTIMATORS, horizontal=True, key="tr_kl_est", bind="query-params",
-             disabled=classroom.locked("tr_kl_est"),
-             help=tc.kl_estimator_help())
-    st.radio("KL goes into", ("loss", "reward"), horizontal=True, key="tr_kl_in", bind="query-params",
-             disabled=classroom.locked("tr_kl_in"),
-             help=tc.HELP["tr_kl_in"])
-    st.toggle("KL × ratio (TRL's use_bias_correction_kl)", key="tr_kl_bias", bind="query-params",
-              disabled=classroom.locked("tr_kl_bias"),
-              help=tc.HELP["tr_kl_bias"])
-
-    st.header("Advantages and loss")
-    st.radio("Scale advantages by", ("group", "batch", "none"), horizontal=True, key="tr_scale",
-             bind="query-params", disabled=classroom.locked("tr_scale"), help=tc.HELP["tr_scale"])
-    st.selectbox("Advantage estimator", tc.ESTIMATORS, format_func=tc.LABELS["tr_adv"].get, key="tr_adv",
-                 bind="query-params", disabled=classroom.locked("tr_adv"), help=tc.estimator_help())
-    vocabulary = st.radio("Vocabulary", tc.VOCABULARIES, horizontal=True, key="tr_vocab", bind="query-params",
-                          disabled=classroom.locked("tr_vocab"),
-                          help=tc.HELP["tr_vocab"])
-    st.selectbox("Loss (TRL loss_type)", tc.LOSS_TYPES, format_func=tc.LABELS["tr_loss"].get, key="tr_loss",
-                 bind="query-params",
-                 disabled=classroom.locked("tr_loss") or vocabulary != "TRL", help=tc.loss_type_help())
-    st.selectbox("Objective (verl policy_loss)", tc.POLICY_LOSSES, format_func=tc.LABELS["tr_policy_loss"].get,
-                 key="tr_policy_loss", bind="query-params",
-                 disabled=classroom.locked("tr_policy_loss") or vocabulary != "verl", help=tc.policy_loss_help())
-    st.selectbox("Aggregation (verl loss_agg_mode)", tc.AGGREGATION_MODES, key="tr_agg", bind="query-params",
-                 disabled=classroom.locked("tr_agg") or vocabulary != "verl", help=tc.aggregation_help())
-    objective, aggregation = tc.chosen_variant(st.session_state)
-    st.caption(tc.variant_caption(objective, aggregation))
-    sapo, dro = objective == "sapo", objective == "dro"
-    st.slider("τ_pos (SAPO, A > 0)", 0.05, 10.0, step=0.05, key="tr_tau_pos", bind="query-params",
-              disabled=classroom.locked("tr_tau_pos") or not sapo,
-              help=tc.param_help("sapo", "The gate's steepness for positive advantages (trainers' default 1.0)."))
-    st.slider("τ_neg (SAPO, A ≤ 0)", 0.05, 10.0, step=0.05, key="tr_tau_neg", bind="query-params",
-              disabled=classroom.locked("tr_tau_neg") or not sapo,
-              help=tc.param_help("sapo", "The gate's steepness for negative advantages (trainers' default 1.05)."))
-    st.slider("β_dro (DRO)", 0.01, 2.0, step=0.01, key="tr_dro_beta", bind="query-params",
-              disabled=classroom.locked("tr_dro_beta") or not dro,
-              help=tc.param_help("dro", "Weight of the quadratic penalty on the log-ratio to the sampling policy."))
-    st.radio("Importance sampling level", ("token", "sequence"), horizontal=True, key="tr_is",
-             bind="query-params", disabled=classroom.locked("tr_is"), help=tc.HELP["tr_is"])
-    st.slider("Top-entropy tokens (top_entropy_quantile)", 0.05, 1.0, step=0.05, key="tr_top_ent",
-              bind="query-params", disabled=classroom.locked("tr_top_ent"),
-              help=tc.HELP["tr_top_ent"])
-    st.toggle("Mask truncated completions", key="tr_mask_trunc", bind="query-params",
-              disabled=classroom.locked("tr_mask_trunc"),
-              help=tc.HELP["tr_mask_trunc"])
-    st.toggle("Partial credit", key="tr_partial", bind="query-params", disabled=classroom.locked("tr_partial"),
-              help=tc.HELP["tr_partial"])
+    pace_section()
+    sampling_section()
+    clipping_section()
+    kl_section()
+    loss_section()
 
 
-trainer = ts.current_trainer()
-st.caption(f"Policy: {trainer.num_parameters:,} parameters on {device_name(trainer.device)}; the reference is the "
-           "starting policy, frozen.")
-if ts.NOTICE in st.session_state:
-    st.info(st.session_state.pop(ts.NOTICE), icon=":material/info:")
-
-# A class link names all of them at once (an experiment sets every knob, so a lock on any knob locks them too).
-with st.container(key="tr_experiments"), st.expander(
-        "Ready-made experiments (one click: two to five runs, then overlaid under Compare runs)",
-        expanded=not len(trainer.history) or ts.LESSON in st.session_state):
-    specs = list(EXPERIMENTS.values())
-    for row in range(0, len(specs), EXPERIMENTS_PER_ROW):
-        for column, spec in zip(st.columns(EXPERIMENTS_PER_ROW), specs[row:row + EXPERIMENTS_PER_ROW]):
-            column.button(spec.name, key=f"tr_exp_{spec.name}", on_click=ts.start_experiment, args=(spec.name,),
-                          help=spec.question, width="stretch",
-                          disabled=classroom.locked("tr_experiments", *tc.DEFAULTS, "tr_cmp_metric", "tr_cmp_x"))
-    st.caption("Each arm starts from the defaults with the experiment's changes and the seed chosen in the sidebar; "
-               "pick another seed and run it again to see how much is chance.")
-    experiment = st.session_state.get(ts.EXPERIMENT)
-    if experiment is not None:
-        arms = EXPERIMENTS[experiment["name"]].arms
-        st.caption(f"Running “{experiment['name']}”: arm {experiment['arm'] + 1} of {len(arms)} "
-                   f"({arms[experiment['arm']][0]}).")
-    lesson = st.session_state.get(ts.LESSON)
-    if lesson is not None:
-        st.markdown(f"**{lesson['name']}** (seed {lesson['seed']}): {lesson['lesson']}")
-        shown = "\n".join(f"- {'✓' if holds else '✗ not seen:'} {text}" for text, holds in lesson["checks"])
-        if lesson["holds"]:
-            st.success("These runs show it:\n" + shown, icon=":material/check_circle:")
-        else:
-            st.warning("These runs show only part of it (another seed may differ):\n" + shown,
-                       icon=":material/help:")
-
-with st.expander("Use these settings in TRL / verl"):
-    st.caption("The current run's loss settings as TRL 1.16 GRPOConfig fields and verl 0.9 overrides "
-               "(grpo_core.family); batch size, model and learning rate are yours to set.")
-    trainer_code.draw(tc.trainer_settings(trainer.config), "these settings")
+@sections.section(ts.RUN_SECTION)
+def run_section() -> None:
+    """The trainer brought to the controls' settings, and what it says about them (a new run is the page's)."""
+    before = st.session_state.get(ts.TRAINER)
+    trainer = ts.current_trainer()
+    if not classroom.in_full_run() and trainer is not before:
+        st.rerun(scope="app")  # a new run: the whole page shows it (the experiments, the runs kept)
+    st.caption(f"Policy: {trainer.num_parameters:,} parameters on {device_name(trainer.device)}; the reference is "
+               "the starting policy, frozen.")
+    if ts.NOTICE in st.session_state:
+        st.info(st.session_state.pop(ts.NOTICE), icon=":material/info:")
 
 
-# ----------------------------------------------------------------------------------- live fragment
+@sections.section(ts.CODE_SECTION)
+def code_section() -> None:
+    with st.expander("Use these settings in TRL / verl"):
+        st.caption("The current run's loss settings as TRL 1.16 GRPOConfig fields and verl 0.9 overrides "
+                   "(grpo_core.family); batch size, model and learning rate are yours to set.")
+        trainer_code.draw(tc.trainer_settings(st.session_state[ts.TRAINER].config), "these settings")
 
 
-def refresh() -> None:
-    """One refresh while playing: train for the refresh's time budget, then draw. A fragment of its own that
-    the browser's timer reruns alone (``run_every``), so a refresh redraws neither the page nor the controls."""
-    tick_started = time.perf_counter()
-    trainer: Trainer = st.session_state[ts.TRAINER]
-    interval = st.session_state.get(TIMER, live_timing.REFRESH_SECONDS)
-    if st.session_state[ts.PLAYING]:
-        speed = st.session_state["tr_speed"]
-        # Train for what the refresh has left after drawing (measured last time): a tick that overruns the
-        # interval is cut off by the next one and the charts would starve (stack notes).
-        budget = min(TICK_BUDGET, max(MIN_TICK_BUDGET, TICK_SHARE * interval - st.session_state.get(tv.DRAW_SECONDS, 0.0)))
-        try:
-            result = trainer.advance(10_000 if speed == "max" else int(speed), budget)
-        except TrainingStopped:
-            result = None
-        if result is not None:
-            st.session_state[ts.LAST] = result
-        if trainer.stop_reason is not None:
-            st.session_state[ts.PLAYING] = False
-            diverged = "diverged" in trainer.stop_reason
-            if diverged:
-                st.session_state.pop(ts.EXPERIMENT, None)
-            elif ts.next_arm(trainer):  # the reset that starts the next arm keeps this run under Compare runs
-                st.session_state[ts.PLAYING] = True
-            st.rerun(scope="app")  # the full run stops the timer (or restarts it for the next arm)
-    tv.draw_view(trainer)
-    if st.session_state[ts.PLAYING]:
-        recent = st.session_state[TICK_WORK] = live_timing.remember(st.session_state.get(TICK_WORK, []),
-                                                                    time.perf_counter() - tick_started)
-        if live_timing.should_retime(interval, live_timing.wanted_interval(recent)):
-            st.rerun(scope="app")  # re-time the refreshes (the fragment's run_every is set when it is drawn)
+run_section()
+tv.draw_experiments(st.session_state[ts.TRAINER])
+code_section()
 
 
-def still() -> None:
-    """The run while paused: a fragment without a timer, drawn in place of :func:`refresh`."""
-    tv.draw_view(st.session_state[ts.TRAINER])
-
-
-@st.fragment(key=ts.LIVE_FRAGMENT)
-def live() -> None:
-    """Play, Pause, Step and Reset, and the run's view. A click on one of them reruns this fragment only,
-    never the page. While playing the view is the :func:`refresh` fragment, which its ``run_every`` timer
-    reruns alone; Pause draws the :func:`still` fragment in its place, and Streamlit cancels the timer of
-    the fragment that is gone (the start/stop pattern of a nested ``run_every`` fragment)."""
-    if st.session_state.get(ts.PENDING_RESET):
-        st.rerun(scope="app")  # the reset happens in the full run, where the settings are read
-    trainer: Trainer = st.session_state[ts.TRAINER]
-    tv.draw_controls(st.session_state[ts.PLAYING])
-    if st.session_state.pop(ts.PENDING_STEP, False) and not st.session_state[ts.PLAYING]:
-        try:
-            st.session_state[ts.LAST] = trainer.step()
-        except TrainingStopped as stopped:
-            st.info(f"The run has stopped: {stopped}. Reset, or raise the step cap.", icon=":material/info:")
-    if st.session_state[ts.PLAYING]:
-        # stretched when the server is loaded (app/live_timing.py)
-        interval = st.session_state[TIMER] = live_timing.wanted_interval(st.session_state.get(TICK_WORK, []))
-        st.fragment(refresh, run_every=interval)()
-    else:
-        st.fragment(still)()
-
-
-live()
-
-# ------------------------------------------------------------------------------------ compare runs
-
-@st.fragment(key=ts.COMPARE_FRAGMENT)
-def compare_runs() -> None:
-    """Kept runs and the current one, overlaid. A fragment: Pause and Step rerun it with the live view (not
-    the page), so the current run shows here as soon as it stops."""
-    tv.draw_compare(st.session_state[ts.TRAINER])
-
-
-compare_runs()
+tv.live()
+tv.compare_runs()
 
 questions.draw("training", load=ts.start_experiment)
