@@ -5,9 +5,7 @@ experiment's arms one after the other and checks its lesson at the end). No draw
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-import sections
 
 import training_controls as tc
 import urlstate
@@ -35,15 +33,6 @@ def sections_reading(key: str) -> tuple[str, ...]:
     shown = ((LIVE_FRAGMENT, key in tc.SHOWN_LIVE), (COMPARE_FRAGMENT, key not in tc.NOT_IN_LABEL),
              (CODE_SECTION, key not in tc.NOT_IN_CODE))
     return (RUN_SECTION, *[section for section, shows in shown if shows])
-
-
-def rerun_sections(*keys: str) -> None:
-    """A sectioned control's ``on_change``: :func:`sections.also_rerun` of ``keys`` when the change came with its
-    section's rerun. A change that came with a whole-page rerun (AppTest sends every change so) keeps it: a keyed
-    ``st.rerun`` would narrow it to those sections."""
-    ctx = get_script_run_ctx()
-    if ctx is not None and ctx.fragment_ids_this_run:
-        sections.also_rerun(*keys)
 
 
 def archive(trainer: Trainer | None) -> None:

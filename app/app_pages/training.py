@@ -52,7 +52,7 @@ st.markdown(
 # its value (training_session.sections_reading). The presets and the controls that start a new run (task, size,
 # B, G, difficulty, seed) stay outside: the whole page shows the new run.
 def rerun(section: str, key: str) -> dict:
-    return dict(on_change=ts.rerun_sections, args=(section, *ts.sections_reading(key)))
+    return dict(on_change=sections.also_rerun, args=(section, *ts.sections_reading(key)))
 
 
 @sections.section("tr_pace")

@@ -11,7 +11,6 @@ import streamlit as st
 
 import charts
 import page_links
-from page_links import PAGE_FILES
 import classroom
 import sections
 from safe_text import md
@@ -110,10 +109,10 @@ def settings_section() -> None:
     # A selectbox shown with labels is bound to its label in the URL (Streamlit seeds it from that only).
     query = {k: tc.LABELS[k][v] if k in tc.LABELS else str(v).lower() if isinstance(v, bool) else str(v)
              for k, v in widgets.items() if k in (*tc.ALGORITHM_KEYS, "tr_G")}
-    st.page_link(PAGE_FILES["training"], label="Live training with these settings", query_params=query,
+    st.page_link(page_links.PAGE_FILES["training"], label="Live training with these settings", query_params=query,
                  icon=":material/play_arrow:")
     if len(text) <= trainer_code.PASTE_MAX:
-        st.page_link(PAGE_FILES["algorithms"], label="Compare with the family on the Algorithms page",
+        st.page_link(page_links.PAGE_FILES["algorithms"], label="Compare with the family on the Algorithms page",
                      query_params={"alg_config": text}, icon=":material/compare:")
     else:
         st.caption(f"The Algorithms page compares settings of up to {trainer_code.PASTE_MAX:,} characters (they "
