@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -143,6 +144,12 @@ def plain_label(text: str, max_len: int = 40) -> str:
     entities, so angle brackets and ampersands become look-alikes; long text is cut with an ellipsis."""
     text = str(text).replace("<", "‹").replace(">", "›").replace("&", "＆").replace("\n", " ")
     return text if len(text) <= max_len else text[: max_len - 1] + "…"
+
+
+@functools.lru_cache(maxsize=4096)  # a token grid asks for the same few token texts hundreds of times a redraw
+def token_label(text: str) -> str:
+    """:func:`plain_label` of a token's text, at most 12 characters (a token grid's cell)."""
+    return plain_label(text, 12)
 
 
 def _group_axis(group_labels: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
@@ -452,26 +459,28 @@ CLIP_MARKS = {1: "▲", -1: "▼", 0: ""}
 
 
 def token_grid(values, texts: Sequence[Sequence[str]], clip_side, row_labels: Sequence[str], *, neutral: float,
-               label: str, hover: Sequence[Sequence[tuple[str, str]]], numbers: Sequence, number_labels: Sequence[str],
-               title: str | None = None, key: str = "") -> PlainFigure:
+               label: str, numbers: np.ndarray, heads: Sequence[str], sentences: Sequence[str],
+               number_labels: Sequence[str], title: str | None = None, key: str = "") -> PlainFigure:
     """Tokens as cells (rows: completions, columns: positions), coloured by ``values (R, T)`` on a diverging
     scale centred on ``neutral``; each cell shows its token's text, ▲/▼ for a token clipped at the high/low
     side (never colour alone). Empty ``texts`` cells are padding (blank).
 
-    On mouse-over a token shows ``hover[r][t] = (head, sentence)`` with, between them, each of ``numbers``
-    (``Q`` arrays ``(R, T)``) under its ``number_labels``: the numbers travel as data and one hover template
-    formats them in the browser, which is lighter than a formatted string per token.
+    On mouse-over the ``k``-th real token (non-empty ``texts`` cell, row by row) shows ``heads[k]``, then
+    ``numbers[k]`` (``(P, Q)``) under their ``number_labels``, then ``sentences[k]`` (Plotly-safe markup).
+    The numbers travel as one typed array and one hover template formats them in the browser, which is
+    lighter than a formatted string (or a JSON number) per token.
 
     The hover and the click belong to a second trace, one invisible marker per real token in row-major order
     (Plotly gives heatmaps no selection); the selected token is framed. Its point index ``k`` is the ``k``-th
-    real token, row by row; its ``customdata[k]`` is ``[number 1, ..., number Q, head, sentence]``."""
+    real token; its ``customdata[k]`` is ``numbers[k]``, its ``text[k]`` the head, ``hovertext[k]`` the
+    sentence."""
     z = np.asarray(values, dtype=np.float64)
     side = np.asarray(clip_side)
     real = np.array([[bool(t) for t in row] for row in texts])
     z = np.where(real, z, np.nan)  # padding: no colour (Plotly leaves NaN cells empty)
     spread = float(np.nanmax(np.abs(z - neutral))) if np.isfinite(z).any() else 1.0
     spread = spread if spread > 0 else 1.0
-    cells = [[(plain_label(t, 12) + CLIP_MARKS[int(s)]) if t else "" for t, s in zip(row, sides)]
+    cells = [[(token_label(t) + CLIP_MARKS[int(s)]) if t else "" for t, s in zip(row, sides)]
              for row, sides in zip(texts, side)]
     layout = house_layout(
         title=title, height=max(240, 46 * z.shape[0] + 140), key=key,
@@ -484,11 +493,10 @@ def token_grid(values, texts: Sequence[Sequence[str]], clip_side, row_labels: Se
         layout["title"].update(yref="container", y=1.0, yanchor="top", pad=dict(t=12))
     layout["hoverlabel"] = dict(font=dict(size=FONT_SIZE - 2), align="left", bgcolor="white", bordercolor="#2a3f5f")
     rows, columns = np.nonzero(real)
-    q = len(number_labels)
     # "+.4~g": 4 significant digits, a sign always, no trailing zeros (Python's "+.4g")
-    template = "<br>".join([f"%{{customdata[{q}]}}",
+    template = "<br>".join(["%{text}",
                             *(f"{plain_label(name, 60)}: %{{customdata[{i}]:+.4~g}}" for i, name in enumerate(number_labels)),
-                            f"%{{customdata[{q + 1}]}}"]) + "<extra></extra>"
+                            "%{hovertext}"]) + "<extra></extra>"
     return PlainFigure([dict(
         type="heatmap", z=z, x=[str(i + 1) for i in range(z.shape[1])], y=list(row_labels), zmid=neutral,
         zmin=neutral - spread, zmax=neutral + spread, colorscale=DIVERGING, text=cells,
@@ -496,7 +504,7 @@ def token_grid(values, texts: Sequence[Sequence[str]], clip_side, row_labels: Se
         colorbar=dict(title=dict(text=label, side="right"), thickness=14),
     ), dict(
         type="scatter", mode="markers", x=[str(c + 1) for c in columns], y=[row_labels[r] for r in rows],
-        customdata=[[*(values[r][c] + 0.0 for values in numbers), *hover[r][c]] for r, c in zip(rows, columns)],
+        customdata=numbers, text=list(heads), hovertext=list(sentences),
         hovertemplate=template, hoverlabel=dict(namelength=0), showlegend=False, name="tokens",
         marker=dict(symbol="square-open", size=34, color=OKABE_ITO["black"], line=dict(width=4), opacity=0),
         selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=0)),

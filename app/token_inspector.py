@@ -10,7 +10,7 @@ are URL parameters named ``prefix + "group" | "update" | "colour"``: each page p
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,7 +23,7 @@ import classroom
 import urlstate
 from safe_text import md
 from grpo_core import toy_batch
-from grpo_core.inspector import QUANTITIES, explain_tokens, token_values
+from grpo_core.inspector import QUANTITIES, TokenTable, sentences, token_table
 from grpo_core.loss import LossTerms
 from grpo_core.training import StepResult
 
@@ -74,7 +74,7 @@ class StepSource:
         self.settings = settings if settings is not None else step.settings
         self.num_groups, self.group_size = step._rewards.shape
         self.num_updates = step.num_updates
-        self.rewards = step._rewards.reshape(-1).tolist()
+        self.rewards = step.reward_list
 
     def terms(self, update: int) -> LossTerms:
         return self.step.inspect(update)
@@ -144,24 +144,20 @@ def url_spec(prefix: str = PREFIX, *, groups: bool = True, updates: bool = True,
 URL_SPEC = url_spec()
 
 
-def _hover(token: str, where: str, sentence: str) -> tuple[str, str]:
-    """A token's hover head and its sentence wrapped for Plotly (the numbers between them are data, formatted
-    by the chart's hover template: charts.token_grid)."""
-    return (f"<b>{charts.plain_label(token, 12)}</b> · {where}",
-            "<br>".join(_wrap(charts.plain_label(sentence, 400), 64)))
+def _hover_sentence(sentence: str) -> str:
+    """A token's sentence made safe for Plotly and wrapped for its hover (the token's numbers, shown above it,
+    are data, formatted by the chart's hover template: charts.token_grid)."""
+    return "<br>".join(_wrap(charts.plain_label(sentence, 400)))
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    """Lines of at most ``width`` characters, broken at spaces (a word longer than that gets its own line).
-    textwrap.wrap does the same with a regular expression per call, which a grid's hundreds of hovers feel."""
-    lines, line = [], ""
-    for word in text.split(" "):
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return [*lines, line] if line else lines
+#: A line of at most 64 characters ending before a space (or the text's end), else one longer word alone.
+_LINE = re.compile(r"(?! )(?:.{1,64}(?= |$)|\S+)")
+
+
+def _wrap(text: str) -> list[str]:
+    """Lines of at most 64 characters, broken at spaces (a word longer than that gets its own line): one
+    regular-expression scan, where textwrap.wrap's many per call would weigh on a grid's hundreds of hovers."""
+    return _LINE.findall(text)
 
 
 def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, key: str = "inspector",
@@ -206,8 +202,8 @@ def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, k
         return
     entry = QUANTITIES[quantity]
     event = st.plotly_chart(charts.token_grid(
-        grid.shown[quantity], grid.texts, grid.side, grid.labels, neutral=entry.neutral,
-        hover=grid.hover, numbers=[grid.shown[name] for name in names],
+        grid.shown[quantity], grid.texts, grid.side, grid.labels, neutral=entry.neutral, numbers=grid.numbers,
+        heads=grid.heads, sentences=grid.hover_sentences,
         number_labels=[QUANTITY_LABELS[name] for name in names],
         label=entry.label, title=f"{source.title(group - 1)}: tokens coloured by {entry.label}",
         key=f"{key}_{quantity}"),
@@ -221,16 +217,20 @@ def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, k
 @dataclass
 class _Grid:
     """What the inspector draws of one group at one update: ``shown[quantity][i][t]`` for row ``i`` of the
-    group sorted by reward, the tokens' ``texts``, ``hover`` (head, sentence) pairs, row ``labels``, clip
-    ``side`` (+1/−1/0),
-    and ``sentences[(i, t)]`` for the real tokens in row-major order; ``problem`` says why nothing is drawn."""
+    group sorted by reward, the tokens' ``texts``, what each real token's hover shows (``numbers`` ``(P, Q)``,
+    ``heads``, ``hover_sentences``: charts.token_grid), row ``labels``, clip ``side`` (+1/−1/0), and ``sentences[(i, t)]`` and ``names[(i, t)]`` (what the token
+    list calls it) for the real tokens in row-major order; ``problem`` says why nothing is drawn. None of it
+    depends on the colour, so a colour change only redraws."""
 
     shown: dict
     texts: list = field(default_factory=list)
-    hover: list = field(default_factory=list)
+    numbers: object = None
+    heads: list = field(default_factory=list)
+    hover_sentences: list = field(default_factory=list)
     labels: list = field(default_factory=list)
     side: list = field(default_factory=list)
     sentences: dict = field(default_factory=dict)
+    names: dict = field(default_factory=dict)
     problem: str = ""
     diverged: bool = False
 
@@ -246,44 +246,45 @@ def _kept(source: BatchSource, memo: str) -> dict:
 def _grid_memo(source: BatchSource, group: int, update: int, *, memo: str) -> _Grid:
     """:func:`_grid`, kept in the session for the groups and updates of the last batch and settings seen (at
     most :data:`KEPT_GRIDS`): changing the colour, or going back to a group, redraws without recomputing a
-    hover or a sentence. The shown update's loss terms are kept too (under ``memo + "_terms"``), so that another
-    group of the same update does not compute the loss again."""
-    grids, terms = _kept(source, memo), _kept(source, memo + "_terms")
+    hover or a sentence. The shown update's :class:`~grpo_core.inspector.TokenTable` is kept too (under
+    ``memo + "_table"``), so that another group of the same update neither computes the loss again nor reads
+    more than its own rows."""
+    grids, tables = _kept(source, memo), _kept(source, memo + "_table")
     if (group, update) not in grids:
         if len(grids) >= KEPT_GRIDS:
             grids.pop(next(iter(grids)))
-        if update not in terms:  # one update's terms only: a large step's are megabytes
-            terms.clear()
-            terms[update] = source.terms(update - 1)
-        grids[group, update] = _grid(source, group, update, terms[update])
+        if update not in tables:  # one update's table only: a large step's is megabytes
+            tables.clear()
+            tables[update] = token_table(source.terms(update - 1), source.entropy(update - 1))
+        grids[group, update] = _grid(source, group, tables[update])
     return grids[group, update]
 
 
-def _grid(source: BatchSource, group: int, update: int, terms: LossTerms) -> _Grid:
-    entropy = source.entropy(update - 1)
-    names = [n for n in QUANTITIES.names() if entropy is not None or n != "entropy"]
+def _grid(source: BatchSource, group: int, table: TokenTable) -> _Grid:
     first = (group - 1) * source.group_size
     rows = sorted(range(first, first + source.group_size), key=lambda r: -source.rewards[r])
-    shown = {name: token_values(terms, name, entropy)[rows].tolist() for name in names}
-    lengths = [int(n) for n in terms.mask[rows].sum(dim=-1).tolist()]
+    shown, fields, advantages, finite = table.read(rows)
+    lengths = [int(sum(cell[0] for cell in row)) for row in fields]  # the mask is the first sentence field
     if not any(lengths):
         return _Grid(shown, problem="No token of this group is in the loss (every position is masked), so there is "
                                     "nothing to inspect.")
-    if not all(math.isfinite(v) for values in shown.values() for row in values for v in row):
+    if not finite:
         return _Grid(shown, problem="Some of this batch's numbers are not finite (the run diverged), so the "
                                     "inspector is not drawn.", diverged=True)
-    said = explain_tokens(terms, rows, epsilon=source.settings["epsilon"],
-                          epsilon_high=source.settings["epsilon_high"], beta=source.settings["beta"])
-    grid = _Grid(shown, side=(terms.clipped_high[rows].int() - terms.clipped_low[rows].int()).tolist())
-    advantages = terms.advantages[rows, 0].tolist()
+    said = sentences(fields, advantages, epsilon=source.settings["epsilon"],
+                     epsilon_high=source.settings["epsilon_high"], beta=source.settings["beta"])
+    grid = _Grid(shown, side=[[int(v) for v in row] for row in shown["clip_side"]])
     for i, (row, length) in enumerate(zip(rows, lengths)):
-        tokens = source.tokens(row)
-        grid.texts.append([tokens[t] if t < length else "" for t in range(len(tokens))])
-        grid.sentences.update(((i, t), said[i][t]) for t in range(length))
-        grid.hover.append([_hover(tokens[t], f"completion #{row - first + 1}, token {t + 1}", said[i][t])
-                           if t < length else ("", "") for t in range(len(tokens))])
+        number, tokens = row - first + 1, source.tokens(row)
+        grid.texts.append(tokens[:length] + [""] * (len(tokens) - length))
+        for t, (label, sentence) in enumerate(zip(map(charts.token_label, tokens[:length]), said[i])):
+            grid.sentences[i, t] = sentence
+            grid.names[i, t] = f"#{number}, token {t + 1}: {label}"
+            grid.heads.append(f"<b>{label}</b> · completion #{number}, token {t + 1}")
+            grid.hover_sentences.append(_hover_sentence(sentence))
         # "#k": the row's number in its group, which also keeps equal (R, A) rows apart on the category axis
-        grid.labels.append(f"#{row - first + 1} · R {source.rewards[row]:.2f} · A {advantages[i]:+.2f}")
+        grid.labels.append(f"#{number} · R {source.rewards[row]:.2f} · A {advantages[i]:+.2f}")
+    grid.numbers = table.points(rows).numpy()
     return grid
 
 
@@ -291,8 +292,7 @@ def _explain_panel(event, grid: _Grid, *, key: str) -> None:
     """One token's numbers and sentence in the page's own type (readable on a projector): the token a click
     on the grid selected, or the one picked in the list under it (the keyboard's way). ``cells`` are the real
     tokens ``(row, position)`` in the grid's row-major order, which is the click trace's point order."""
-    cells, sentences, shown, texts, labels, side = (list(grid.sentences), grid.sentences, grid.shown, grid.texts,
-                                                    grid.labels, grid.side)
+    cells, sentences, shown, side = list(grid.sentences), grid.sentences, grid.shown, grid.side
     points = [p for p in (event.selection.points if event else []) if p.get("curve_number") == 1]
     clicked = cells[points[0]["point_index"]] if points and 0 <= points[0]["point_index"] < len(cells) else None
     if clicked is not None and st.session_state.get(f"{key}_clicked") != clicked:
@@ -300,16 +300,12 @@ def _explain_panel(event, grid: _Grid, *, key: str) -> None:
     if st.session_state.get(key) not in cells:  # another group or update: its first clipped token, else its first
         st.session_state[key] = next((c for c in cells if side[c[0]][c[1]]), cells[0])
 
-    def name(cell: tuple[int, int]) -> str:
-        row, position = cell
-        return f"{labels[row].split(' · ')[0]}, token {position + 1}: {charts.plain_label(texts[row][position], 12)}"
-
     row, position = st.selectbox(
-        "Explain token", cells, format_func=name, key=key, disabled=classroom.locked(key),
+        "Explain token", cells, format_func=grid.names.__getitem__, key=key, disabled=classroom.locked(key),
         help="Click a token in the grid, or pick it here (type to search): all its numbers and which branch of "
              "the loss it took.")
     with st.container(border=True, key=f"{key}_panel"):
-        st.markdown(f"**{md(name((row, position)))}** {CLIP_WORDS[side[row][position]]}")
-        st.markdown(" · ".join(f"{md(QUANTITIES[q].label)} **{values[row][position] + 0.0:+.4g}**"
+        st.markdown(f"**{md(grid.names[row, position])}** {CLIP_WORDS[side[row][position]]}")
+        st.markdown(" · ".join(f"{md(QUANTITIES[q].label)} **{values[row][position]:+.4g}**"
                                for q, values in shown.items()))
         st.markdown(md(sentences[row, position]))

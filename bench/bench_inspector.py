@@ -5,15 +5,17 @@
 Redraw: one AppTest session draws ``app/token_inspector.draw`` for a real trainer step of the "times" task
 with two groups of G = 32 completions of 6 tokens (one group shown: 32 rows × 6 cells, each with its hover
 text and sentence). Its "Colour tokens by" control is flipped between two quantities (the inspector keeps the
-group's hovers and sentences), and its group between 1 and 2 with the kept grids forgotten first (everything
-computed, as for a group seen for the first time), rerunning each time. A
+group's hovers and sentences), and its group between 1 and 2 with the kept grids forgotten first (the group's
+numbers read, its hovers and sentences computed, as for a group seen for the first time; the update's token
+table, computed once per update for all its groups, is kept), rerunning each time. A
 trivial page (one slider and one small Plotly chart, as in issue 11) is flipped the same way in the same
 rounds, interleaved, so the ratio of the medians holds on a noisy shared machine. AppTest's own overhead
 is in both figures. Target: ≤ 2×.
 
 Memory: a live run keeps, for its last step only, each update's inputs (``grpo_core.inspector.UpdateInputs``:
-log-probs new/old/ref, mask, entropy, rewards, truncation flags); the bench sums their tensors' bytes for the
-live page's default run and for the largest one its controls allow (B = 128, G = 32, μ = 8).
+log-probs new/old/ref, mask, entropy, rewards, truncation flags), and a session that inspects it one update's
+``TokenTable``; the bench sums their tensors' bytes for the live page's default run and for the largest one its
+controls allow (B = 128, G = 32, μ = 8).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)  # as app/main.py sets for the server's script threads
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from grpo_core.inspector import token_table  # noqa: E402
 from grpo_core.training import TrainConfig, Trainer  # noqa: E402
 
 TRIVIAL = """
@@ -56,15 +59,17 @@ def _inspector_script():
     token_inspector.draw(st.session_state.step)
 
 
-def kept_bytes(config: TrainConfig) -> int:
-    """Bytes of the tensors a step keeps for the inspector (every update's inputs)."""
+def kept_bytes(config: TrainConfig) -> tuple[int, int]:
+    """Bytes of the tensors a step keeps for the inspector (every update's inputs), and of the one
+    ``TokenTable`` an inspecting session keeps besides (the shown update's)."""
     step = Trainer(config).step()
     total = 0
     for update in step._updates:
         for value in vars(update).values():
             if isinstance(value, torch.Tensor):
                 total += value.element_size() * value.nelement()
-    return total
+    table = token_table(step.inspect(0), step.entropy(0))
+    return total, sum(t.element_size() * t.nelement() for t in (table.values, table.advantages, table.finite))
 
 
 def flip(at: AppTest, key: str, values: tuple, i: int, forget: str | None = None) -> float:
@@ -110,7 +115,9 @@ def main(argv=None) -> None:
     default = TrainConfig(task="times")
     largest = TrainConfig(task="times", prompts_per_step=128, group_size=32, num_iterations=8)
     for name, config in (("default live run", default), ("largest live run (B 128, G 32, mu 8)", largest)):
-        print(f"kept for the inspector, {name}: {kept_bytes(config) / 2**20:.2f} MiB per session")
+        inputs, table = kept_bytes(config)
+        print(f"kept for the inspector, {name}: {inputs / 2**20:.2f} MiB per session (the step's update inputs), "
+              f"+ {table / 2**20:.2f} MiB while inspecting (one update's token table)")
 
 
 if __name__ == "__main__":

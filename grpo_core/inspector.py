@@ -91,6 +91,59 @@ def token_values(terms: LossTerms, quantity: str, entropy: torch.Tensor | None =
     return getattr(terms, quantity) * real
 
 
+PADDING = "Padding: this position is past the end of the completion and is not in the loss."
+#: What a sentence reads of a token, after the quantities in a :class:`TokenTable`'s last dimension.
+SENTENCE_FIELDS = ("mask", "ratio", "grad_kl", "policy_weight", "clipped_high", "clipped_low", "flat", "grad_policy")
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    """Every per-token number of one update that the inspector shows or explains, as one tensor, so that a
+    group's rows are read with one indexing (a grid would otherwise read some seventy small tensors).
+
+    Attributes:
+        quantities: the :data:`QUANTITIES` names in ``values[..., :Q]`` (``entropy`` only where it is known).
+        values: ``(N, T, Q + 8)``: each quantity (:func:`token_values`, ``-0`` made ``0``), then the
+            :data:`SENTENCE_FIELDS` (flags as 0/1), in the dtype of the terms.
+        advantages: ``(N,)`` each completion's advantage.
+        finite: ``(N,)`` bool, whether all of a row's numbers are finite (a diverged step's are not).
+    """
+
+    quantities: tuple[str, ...]
+    values: torch.Tensor
+    advantages: torch.Tensor
+    finite: torch.Tensor
+
+    def read(self, rows: Sequence[int]) -> tuple[dict[str, list[list[float]]], list[list[list[float]]], list[float], bool]:
+        """``rows``' numbers as Python lists: ``{quantity: [R][T]}``, the sentence fields ``[R][T][8]``, the
+        advantages ``[R]``, and whether all of them are finite."""
+        rows = list(rows)
+        q = len(self.quantities)
+        values = self.values[rows]
+        shown = values[..., :q].permute(2, 0, 1).tolist()
+        return (dict(zip(self.quantities, shown)), values[..., q:].tolist(), self.advantages[rows].tolist(),
+                bool(self.finite[rows].all()))
+
+    def points(self, rows: Sequence[int]) -> torch.Tensor:
+        """``(P, Q)`` the quantities of ``rows``' real (unmasked) tokens, row by row: one line per token."""
+        values = self.values[list(rows)]
+        q = len(self.quantities)
+        return values[values[..., q] > 0][:, :q]
+
+
+def token_table(terms: LossTerms, entropy: torch.Tensor | None = None) -> TokenTable:
+    """The :class:`TokenTable` of ``terms`` (and ``entropy`` ``(N, T)``, where known)."""
+    shape = terms.mask.shape
+    names = tuple(n for n in QUANTITIES.names() if entropy is not None or n != "entropy")
+    flat = terms.flat if terms.flat is not None else torch.zeros(shape, dtype=torch.bool)
+    dtype = terms.ratio.dtype
+    fields = (terms.mask, terms.ratio, terms.grad_kl, terms.policy_weight, terms.clipped_high, terms.clipped_low,
+              flat, terms.grad_policy)
+    columns = [*(token_values(terms, name, entropy) for name in names), *fields]
+    values = torch.stack([c.expand(shape).to(dtype) for c in columns], dim=-1) + 0.0  # + 0.0: -0.0 becomes 0.0
+    return TokenTable(names, values, terms.advantages[:, 0].to(dtype), values.isfinite().flatten(1).all(dim=1))
+
+
 def explain_token(terms: LossTerms, row: int, position: int, *, epsilon: float, epsilon_high: float | None,
                   beta: float) -> str:
     """One sentence: which branch of the objective this token took, and why, with its numbers."""
@@ -99,24 +152,21 @@ def explain_token(terms: LossTerms, row: int, position: int, *, epsilon: float, 
 
 def explain_tokens(terms: LossTerms, rows: Sequence[int], *, epsilon: float, epsilon_high: float | None,
                    beta: float) -> list[list[str]]:
-    """:func:`explain_token` for every position of each of ``rows``: ``[len(rows)][T]`` sentences, read from
-    the tensors once (a grid's worth of single-element tensor reads would cost more than the sentences)."""
-    shape = terms.mask.shape
-    rows = list(rows)
-    flat = terms.flat if terms.flat is not None else torch.zeros(shape, dtype=torch.bool)
-    columns = zip(*(tensor[rows].tolist() for tensor in (
-        terms.mask, terms.ratio.expand(shape), terms.grad_kl, terms.policy_weight.expand(shape),
-        terms.clipped_high.expand(shape), terms.clipped_low.expand(shape), flat.expand(shape), terms.grad_policy)))
-    advantages = terms.advantages[rows, 0].tolist()
+    """:func:`explain_token` for every position of each of ``rows``: ``[len(rows)][T]`` sentences."""
+    _, fields, advantages, _ = token_table(terms).read(rows)
+    return sentences(fields, advantages, epsilon=epsilon, epsilon_high=epsilon_high, beta=beta)
+
+
+def sentences(fields: Sequence, advantages: Sequence[float], *, epsilon: float, epsilon_high: float | None,
+              beta: float) -> list[list[str]]:
+    """The sentences of rows read from a :class:`TokenTable` (``fields [R][T][8]``, ``advantages [R]``)."""
     high = epsilon if epsilon_high is None else epsilon_high
-    return [[_sentence(*cell, a=a, epsilon=epsilon, high=high, beta=beta) for cell in zip(*row)]
-            for row, a in zip(columns, advantages)]
+    return [[_sentence(*cell, a=a, epsilon=epsilon, high=high, beta=beta) if cell[0] else PADDING for cell in row]
+            for row, a in zip(fields, advantages)]
 
 
 def _sentence(mask: float, r: float, grad_kl: float, policy_weight: float, clipped_high: bool, clipped_low: bool,
               flat: bool, grad_policy: float, *, a: float, epsilon: float, high: float, beta: float) -> str:
-    if mask == 0:
-        return "Padding: this position is past the end of the completion and is not in the loss."
     kl_part = f"; β·KL still pulls on it ({grad_kl:+.3g})" if beta > 0 else ""
     if policy_weight == 0:
         return "The entropy mask drops this token from the policy loss (it is not among the most uncertain)" + kl_part + "."

@@ -432,7 +432,16 @@ class StepResult:
 
     def token_text(self, row: int) -> list[str]:
         """The text of each token of completion ``row`` (all ``T`` positions, padding included)."""
-        return [self._task.vocab[i] for i in self._completions[row].tolist()]
+        return [self._task.vocab[i] for i in self._completion_ids[row]]
+
+    @cached_property
+    def reward_list(self) -> list[float]:
+        """Every completion's reward, row by row (``B * G``): read once for every rerun that shows them."""
+        return self._rewards.reshape(-1).tolist()
+
+    @cached_property
+    def _completion_ids(self) -> list[list[int]]:
+        return self._completions.tolist()  # one read of the tensor for every row the inspector asks for
 
     def inspect(self, update: int = 0):
         """:class:`grpo_core.loss.LossTerms` of update ``update`` (0-based) of this step: every per-token term

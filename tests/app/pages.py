@@ -23,9 +23,10 @@ def open_page(page: str, **query: str | list[str]) -> AppTest:
 
 
 def decode(values) -> np.ndarray:
-    """A Plotly 7 array from a figure's JSON: ``{"dtype", "bdata"}`` (base64) or a plain list."""
+    """A Plotly 7 array from a figure's JSON: ``{"dtype", "bdata"[, "shape"]}`` (base64) or a plain list."""
     if isinstance(values, dict) and "bdata" in values:
-        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).astype(np.float64)
+        flat = np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).astype(np.float64)
+        return flat.reshape([int(n) for n in values["shape"].split(",")]) if "shape" in values else flat
     return np.asarray(values, dtype=np.float64)
 
 

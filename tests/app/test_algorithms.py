@@ -376,9 +376,11 @@ def test_inspector_hover_says_whether_the_clipped_rare_token_keeps_a_gradient(na
     cell = shown_rows(trace).index(row)
     assert trace["text"][cell][token] == f"t{token + 1}▲"  # held at the high side: a mark, not colour alone
     _heat, clicks = figure(at, "alg_inspector_grid")["data"]
-    (point,) = [p for p, y, x in zip(clicks["customdata"], clicks["y"], clicks["x"])
-                if y == trace["y"][cell] and x == str(token + 1)]
-    head, sentence = point[-2], point[-1].replace("<br>", " ")  # the sentence is wrapped at spaces
+    ((point, head, sentence),) = [
+        (p, h, s.replace("<br>", " "))  # the sentence is wrapped at spaces
+        for p, h, s, y, x in zip(decode(clicks["customdata"]), clicks["text"], clicks["hovertext"], clicks["y"],
+                                 clicks["x"], strict=True)
+        if y == trace["y"][cell] and x == str(token + 1)]
     assert said in sentence and head.endswith(f"completion #{row + 1}, token {token + 1}")
     assert point[0] == pytest.approx(math.exp(-0.4 + 6), rel=1e-3)  # its ratio, e^(−0.4 + 6) ≈ 270
     batch, rows = batch_for(RARE), shown_rows(trace)

@@ -58,7 +58,7 @@ def test_colour_and_update_controls_change_what_is_shown():
     assert np.nanmax(np.abs(later)) > 0
     clicks = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1]
     assert "ratio r = π/π_old: %{customdata[0]:+.4~g}" in clicks["hovertemplate"]
-    assert any(point[0] != 1 for point in clicks["customdata"])  # the ratios have left 1 at update 3
+    assert (decode(clicks["customdata"])[:, 0] != 1).any()  # the ratios have left 1 at update 3
     at.number_input(key="ti_group").set_value(2).run()
     assert not at.exception
     prompt = at.session_state.step.groups[1].prompt
@@ -100,12 +100,14 @@ def test_the_click_trace_has_one_point_per_real_token_in_row_major_order():
         assert f"{QUANTITIES[name].label}: %{{customdata[{k}]:+.4~g}}" in clicks["hovertemplate"]
     lengths = terms.mask.sum(dim=-1).int().tolist()
     cells = [(i, t) for i, row in enumerate(rows) for t in range(lengths[row])]
-    for (i, t), point in zip(cells, clicks["customdata"]):
+    numbers = decode(clicks["customdata"])
+    assert numbers.shape == (len(cells), len(names)) == (len(clicks["text"]), len(names))
+    for (i, t), point, head, sentence in zip(cells, numbers, clicks["text"], clicks["hovertext"], strict=True):
         row = rows[i]
         for k, name in enumerate(names):
             assert point[k] == pytest.approx(float(token_values(terms, name, entropy)[row, t]), rel=1e-6, abs=1e-12)
-        assert point[-2].endswith(f"completion #{row - group * g + 1}, token {t + 1}")
-        assert point[-1].replace("<br>", " ") == explain_token(
+        assert head.endswith(f"completion #{row - group * g + 1}, token {t + 1}")
+        assert sentence.replace("<br>", " ") == explain_token(
             terms, row, t, epsilon=settings["epsilon"], epsilon_high=settings["epsilon_high"], beta=settings["beta"])
     picker = at.selectbox(key="ti_token")
     assert len(picker.options) == len(real)

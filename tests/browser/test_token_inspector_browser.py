@@ -7,6 +7,7 @@ the list under the grid. Screenshot: /tmp/shots/inspector-click.png.
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -81,6 +82,12 @@ def test_hover_click_and_keyboard_explain_a_token():
         position = cells[clipped[-1]]["text"].strip("t▲")
         assert shown.startswith(f"t{position} ·") and f"token {position}" in shown, shown
         assert "ε_high" in shown and "gradient is 0" in shown, shown
+        # the numbers travel as a typed array and the browser formats them: a ratio above 1, the same
+        # one (to 3 digits) as the sentence under it quotes
+        ratio = re.search(r"ratio r = π/π_old: \+(\d+\.?\d*)", shown)
+        assert ratio and float(ratio[1]) > 1 and f"ratio {float(ratio[1]):.3g} " in shown, shown
+        assert "undefined" not in shown and "NaN" not in shown, shown
+        page.screenshot(path=str(SHOTS / "inspector-hover.png"))
 
         panel = click(page, inside[0])
         assert "held by the clip" not in panel and "inside the trust region" in panel, panel
