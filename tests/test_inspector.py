@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -74,3 +76,42 @@ def test_each_sentence_names_the_branch_the_token_took(step):
                 assert "gradient is 0" not in text
             said[text.split(" ")[0]] = True
     assert len(said) >= 2
+
+
+def test_token_table_reads_each_rows_quantities_sentence_fields_and_points(step):
+    from grpo_core.inspector import SENTENCE_FIELDS, token_table
+
+    update = step.num_updates - 1
+    terms, entropy = step.inspect(update), step.entropy(update)
+    table = token_table(terms, entropy)
+    assert table.quantities == tuple(QUANTITIES.names())
+    rows = list(range(terms.mask.shape[0]))[::-1][:5]  # any order: the inspector sorts rows by reward
+    shown, fields, advantages, finite = table.read(rows)
+    assert finite
+    for name in QUANTITIES.names():
+        torch.testing.assert_close(torch.tensor(shown[name], dtype=torch.float64),
+                                   token_values(terms, name, entropy)[rows].double())
+    fields = torch.tensor(fields, dtype=torch.float64)
+    assert fields.shape == (len(rows), terms.mask.shape[1], len(SENTENCE_FIELDS))
+    torch.testing.assert_close(fields[..., SENTENCE_FIELDS.index("mask")], terms.mask[rows].double())
+    torch.testing.assert_close(fields[..., SENTENCE_FIELDS.index("clipped_high")],
+                               terms.clipped_high.expand_as(terms.mask)[rows].double())
+    torch.testing.assert_close(torch.tensor(advantages, dtype=torch.float64), terms.advantages[rows, 0].double())
+    points = table.points(rows)  # the real tokens, row by row: one line each, as the hover trace's points
+    real = terms.mask[rows] > 0
+    assert points.shape == (int(real.sum()), len(QUANTITIES))
+    torch.testing.assert_close(points[:, table.quantities.index("grad")].double(),
+                               token_values(terms, "grad", entropy)[rows][real].double())
+
+
+def test_token_table_says_which_rows_are_not_finite(step):
+    from grpo_core.inspector import token_table
+
+    terms = step.inspect(0)
+    broken = terms.grad_policy.clone()
+    broken[1, 0] = float("nan")
+    broken[0, 0] = -0.0
+    table = token_table(dataclasses.replace(terms, grad_policy=broken, mask=torch.ones_like(terms.mask)))
+    assert not table.read([0, 1])[3] and table.read([0, 2])[3]
+    shown, *_ = table.read([0])
+    assert str(shown["grad_policy"][0][0]) == "0.0"  # no "-0" reaches the screen
