@@ -104,8 +104,8 @@ def draw_tokens() -> None:
     last = st.session_state.get(ts.LAST)
     if last is None or not last.num_updates:
         st.caption("Run a step to see its tokens.")
-    elif st.session_state[ts.PLAYING] and st.session_state["tr_speed"] not in SLOW_SPEEDS:
-        st.caption(f"Step {last.step}: the tokens show when paused, after **Step**, or at speed 1–2.")
+    elif st.session_state[ts.PLAYING]:
+        st.caption(f"Step {last.step}: the tokens show when paused or after **Step**.")
     else:
         st.caption("Every completion of one group as a row of its tokens, as the last step's loss saw them: pick "
                    "what colours them, hover a token for all its numbers and why its gradient is what it is.")

@@ -1,6 +1,6 @@
 """Live-training charts in a real browser, side by side in one run (``.venv/bin/python bench/bench_browser.py``).
 
-Two parts, each alternating the things it compares round by round so that this shared machine's load
+Four parts, each alternating the things it compares round by round so that this shared machine's load
 hits them alike; medians over the rounds and their ratios are printed.
 
 1. **The live-training page** in headless Chromium against ``streamlit run``, once with the charts updated
@@ -19,7 +19,10 @@ hits them alike; medians over the rounds and their ratios are printed.
    step changes a chart; steps go right and left in turns, so after the first two the page's figure caches
    answer (a class moving the same slider asks for the same few values).
 
-``--parts`` picks the parts (default all three).
+4. **The live-training page at every speed** (issue 11's target 4): part 1's refreshes per second and
+   Pause -> Play, charts in place, at each of the speed control's values (``--speeds``).
+
+``--parts`` picks the parts (default all four).
 
 Needs Debian's Chromium (``apt-get install -y chromium``) and the dev requirements (playwright).
 """
@@ -48,6 +51,7 @@ import plotly.io as pio  # noqa: E402
 
 import charts  # noqa: E402
 from grpo_core.training import TRAIN_METRIC_NAMES, TrainConfig, Trainer  # noqa: E402
+from training_controls import SPEEDS  # noqa: E402
 from tests.browser.test_training_browser import PAUSE_TO_PLAY, WATCH  # noqa: E402  (the test's own probes)
 from tests.support import chromium_page, streamlit_server, wait_app_idle  # noqa: E402
 
@@ -55,10 +59,11 @@ MODES = ("in-place", "rebuild")
 TRIVIAL_PAGE = ROOT / "bench" / "trivial_chart_page.py"
 
 
-def play_once(mode: str, seconds: float, pauses: int) -> dict[str, float]:
-    """One server in ``mode``, one browser: play, measure, pause ``pauses`` times."""
+def play_once(mode: str, seconds: float, pauses: int, speed: str = "25") -> dict[str, float]:
+    """One server in ``mode``, one browser: play at ``speed`` (steps per refresh), measure, pause ``pauses``
+    times."""
     with streamlit_server(env={"GRPO_LIVE_CHARTS": mode}) as (base, _), chromium_page() as page:
-        page.goto(f"{base}/training?tr_cap=2000&tr_speed=25", wait_until="domcontentloaded")
+        page.goto(f"{base}/training?tr_cap=2000&tr_speed={speed}", wait_until="domcontentloaded")
         wait_app_idle(page, timeout_ms=120_000)
         page.get_by_role("button", name="Step", exact=True).click()
         wait_app_idle(page)
@@ -89,6 +94,22 @@ def play_once(mode: str, seconds: float, pauses: int) -> dict[str, float]:
 
 def task_seconds(cdp) -> float:
     return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+
+
+def bench_speeds(rounds: int, seconds: float, pauses: int, speeds: list[str]) -> None:
+    """Issue 11's target 4 at every speed: refreshes per second and Pause -> Play, charts updated in place."""
+    results = {speed: [] for speed in speeds}
+    for r in range(rounds):
+        for speed in speeds if r % 2 == 0 else speeds[::-1]:
+            result = play_once("in-place", seconds, pauses, speed)
+            results[speed].append(result)
+            print(f"  round {r + 1} speed {speed:>3}: {result['refreshes_per_s']:4.2f} refreshes/s, "
+                  f"Pause -> Play {result['pause_ms']:4.0f} ms", flush=True)
+    print(f"\n== live-training page at every speed (steps per refresh), medians of {rounds} rounds ==")
+    print(f"{'speed':>5} {'refreshes/s':>12} {'Pause->Play ms':>15}   (targets: >= 4, <= 300)")
+    for speed, runs in results.items():
+        rate, pause = (statistics.median(r[k] for r in runs) for k in ("refreshes_per_s", "pause_ms"))
+        print(f"{speed:>5} {rate:12.2f} {pause:15.0f}   {'met' if rate >= 4 and pause <= 300 else 'missed'}")
 
 
 def bench_page(rounds: int, seconds: float, pauses: int) -> None:
@@ -322,7 +343,9 @@ def main() -> None:
     parser.add_argument("--plotly-rounds", type=int, default=5)
     parser.add_argument("--step-rounds", type=int, default=2, help="rounds of the slider-step comparison")
     parser.add_argument("--steps", type=int, default=6, help="slider steps timed per page and round")
-    parser.add_argument("--parts", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
+    parser.add_argument("--parts", type=int, nargs="+", choices=(1, 2, 3, 4), default=[1, 2, 3, 4])
+    parser.add_argument("--speed-rounds", type=int, default=1, help="rounds of part 4 (every speed)")
+    parser.add_argument("--speeds", nargs="+", default=list(SPEEDS), choices=SPEEDS, help="part 4's speeds")
     args = parser.parse_args()
     if 2 in args.parts:
         bench_plotly(args.plotly_rounds, draws=12)
@@ -330,6 +353,8 @@ def main() -> None:
         bench_page(args.rounds, args.seconds, args.pauses)
     if 3 in args.parts:
         bench_steps(args.step_rounds, args.steps)
+    if 4 in args.parts:
+        bench_speeds(args.speed_rounds, args.seconds, args.pauses, args.speeds)
 
 
 if __name__ == "__main__":

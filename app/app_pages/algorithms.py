@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-import charts
+import algorithm_figures as af
 import classroom
 from safe_text import md
 import token_inspector as ti
@@ -44,35 +43,6 @@ def load(completions: tuple, preset: str) -> None:
     st.session_state[BASE] = st.session_state[GOOD] = completions
     st.session_state[BASE_PRESET] = preset
     st.session_state.pop(EDITOR, None)
-
-
-def lineup(names: tuple[str, ...], yours: str) -> list:
-    """The picked members of the family, then the loss of the pasted settings (``yours``, "" for none)."""
-    algos = [ALGORITHMS[n] for n in names]
-    return algos + [trainer_code.read_pasted(yours)[1]] if yours else algos
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def sweep_view(names: tuple[str, ...], yours: str):
-    """The along-the-ratio figure and its checked sentences for ``names`` (and ``yours``). Cached (building the
-    figure is most of a rerun; it depends on the picked names only); ``cache_resource`` hands out the same
-    objects, which nothing mutates (``st.plotly_chart`` only serialises)."""
-    algos, ratios = lineup(names, yours), tb.ratio_grid()
-    curves = {a.name: tb.sweep(a, ratios) for a in algos}
-    figure = charts.objective_sweeps(ratios, [(a.title, curves[a.name]) for a in algos], key="alg-sweeps")
-    return figure, [s for a in algos for s in tb.sweep_sentences(a, ratios, curves[a.name])]
-
-
-@st.cache_resource(max_entries=128, show_spinner=False)
-def batch_view(names: tuple[str, ...], yours: str, table: tuple, preset: str, move: float):
-    """The batch, each algorithm's :class:`~grpo_core.toy_batch.BatchResult` on it, and the push heatmaps."""
-    batch = tb.build(table, move=move, rare=tb.PRESETS[preset].rare)
-    algos = {a.name: a for a in lineup(names, yours)}
-    results = {n: tb.evaluate(a, batch) for n, a in algos.items()}
-    padding = batch.mask.numpy() == 0
-    panels = [(a.title, np.where(padding, np.nan, results[n].push.numpy())) for n, a in algos.items()]
-    labels = [f"#{i + 1} · reward {c.reward:g}" for i, c in enumerate(table)]
-    return batch, results, charts.push_heatmaps(panels, labels, key="alg-pushes")
 
 
 def formula(latex: str) -> None:
@@ -119,7 +89,7 @@ if not picked:
     st.info("Pick at least one algorithm (two or three to compare); the default three are shown until you do.")
 with st.expander("Compare your own trainer settings"):
     yours = trainer_code.paste_box("alg_config")
-algos = lineup(tuple(picked or DEFAULT_PICK), yours)
+algos = af.lineup(tuple(picked or DEFAULT_PICK), yours)
 differ = tb.differences(algos)
 if len(algos) > 1:
     same = [a for a in tb.ASPECTS if a not in differ]
@@ -134,7 +104,7 @@ for column, algo in zip(st.columns(len(algos), gap="medium"), algos):
 
 st.header("Along the ratio", divider="gray", anchor=False)
 names = tuple(picked or DEFAULT_PICK)
-sweep_figure, sentences = sweep_view(names, yours)
+sweep_figure, sentences = af.sweep_view(names, yours)
 st.plotly_chart(sweep_figure, key="alg_sweep_chart", theme=None, config={"displaylogo": False})
 st.markdown(
     "One token of one completion, its log-prob moved so that its ratio is r (π_old = e^−1). Top: the "
@@ -195,7 +165,7 @@ with left:
                f"{tb.MAX_COMPLETIONS} of them.")
     urlstate.set_param("alg_batch", None if table == preset.completions else tb.encode(table))
 
-batch, results, push_figure = batch_view(names, yours, table, preset_title, move)
+batch, results, push_figure = af.batch_view(names, yours, table, preset_title, move)
 with right:
     for column, algo in zip(st.columns(len(algos)), algos):
         column.metric(f"loss · {algo.name}", f"{results[algo.name].loss:.4g}",
