@@ -10,6 +10,7 @@ import streamlit as st
 
 import algorithm_figures as af
 import classroom
+import sections
 from safe_text import md
 import token_inspector as ti
 import trainer_code
@@ -115,87 +116,100 @@ st.markdown(
 if sentences:
     st.markdown("\n".join(f"- {md(s)}" for s in sentences))
 
-st.header("On a small batch", divider="gray", anchor=False)
-left, right = st.columns([1, 2], gap="large")
-with left:
-    preset_title = st.selectbox(
-        "Preset", list(tb.PRESETS), key="alg_preset", bind="query-params",
-        disabled=classroom.locked("alg_preset", EDITOR),  # choosing a preset replaces the table
-        help="A ready-made group of completions. Choosing one replaces the table below.")
-    preset = tb.PRESETS[preset_title]
-    st.caption(md(preset.description))
-    move = st.slider(
-        "How far π_new moved from π_old (log-ratio)", *tb.MOVE_RANGE, value=0.3, step=0.05, key="alg_move",
-        bind="query-params", disabled=classroom.locked("alg_move"),
-        help="The policy has already moved toward the better answers (as after one update with num_iterations "
-             "> 1): each token's log-ratio is this times a number between −1 and 1, higher for the answers above "
-             "the group's mean. 0: on-policy, every ratio is 1 (apart from a preset's rare token).")
-    if BASE not in st.session_state:  # a new session: the link's table, else the preset's
-        load(checked.values.get("alg_batch", preset.completions), preset_title)
-    elif st.session_state.get(BASE_PRESET) != preset_title:
-        load(preset.completions, preset_title)
-    elif EDITOR not in st.session_state:  # back on this page: the editor forgot its edits, GOOD did not
-        st.session_state[BASE] = st.session_state[GOOD]
-    base = st.session_state[BASE]
-    problem = edit_problem(st.session_state.get(EDITOR), len(base), columns=tb.EDITOR_COLUMNS,
-                           min_rows=tb.MIN_COMPLETIONS, max_rows=tb.MAX_COMPLETIONS)
-    if problem:
-        load(st.session_state[GOOD], preset_title)
+# A section: the batch's controls (preset, move, table) rerun only the batch and what is drawn from it
+# (app/sections.py); the cards and the curves above depend on the picked algorithms alone.
+@sections.section("alg_batch")
+def batch_section(algos: list, names: tuple, yours: str, link_batch) -> None:
+    st.header("On a small batch", divider="gray", anchor=False)
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        preset_title = st.selectbox(
+            "Preset", list(tb.PRESETS), key="alg_preset", bind="query-params",
+            disabled=classroom.locked("alg_preset", EDITOR),  # choosing a preset replaces the table
+            help="A ready-made group of completions. Choosing one replaces the table below.")
+        preset = tb.PRESETS[preset_title]
+        st.caption(md(preset.description))
+        move = st.slider(
+            "How far π_new moved from π_old (log-ratio)", *tb.MOVE_RANGE, value=0.3, step=0.05, key="alg_move",
+            bind="query-params", disabled=classroom.locked("alg_move"),
+            help="The policy has already moved toward the better answers (as after one update with num_iterations "
+                 "> 1): each token's log-ratio is this times a number between −1 and 1, higher for the answers above "
+                 "the group's mean. 0: on-policy, every ratio is 1 (apart from a preset's rare token).")
+        if BASE not in st.session_state:  # a new session: the link's table, else the preset's
+            load(link_batch or preset.completions, preset_title)
+        elif st.session_state.get(BASE_PRESET) != preset_title:
+            load(preset.completions, preset_title)
+        elif EDITOR not in st.session_state:  # back on this page: the editor forgot its edits, GOOD did not
+            st.session_state[BASE] = st.session_state[GOOD]
         base = st.session_state[BASE]
-        st.error(f"{problem}, so it was undone and the last valid table is back.")
-    low, high = tb.REWARD_RANGE
-    edited = st.data_editor(
-        pd.DataFrame({"reward": [c.reward for c in base], "length": [c.length for c in base]}),
-        key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", disabled=classroom.locked(EDITOR),
-        column_config={
-            "reward": st.column_config.NumberColumn(
-                "reward", min_value=low, max_value=high, step=0.1, default=0.0, required=True, format="%.2f",
-                help=f"The completion's reward, {low:g} to {high:g} (1 = right, 0 = wrong for a verifier)."),
-            "length": st.column_config.NumberColumn(
-                "length", min_value=1, max_value=tb.MAX_LENGTH, step=1, default=6, required=True,
-                help=f"Its length in tokens, 1 to {tb.MAX_LENGTH}."),
-        })
-    try:
-        table = tb.from_rows(edited.to_dict("records"))
-        st.session_state[GOOD] = table
-    except ValueError as err:
-        table = st.session_state[GOOD]
-        st.error(f"{md(err)} The results keep showing the last valid table.")
-    st.caption(f"Rows are completions 1 to {len(table)} of one group, {tb.MIN_COMPLETIONS} to "
-               f"{tb.MAX_COMPLETIONS} of them.")
-    urlstate.set_param("alg_batch", None if table == preset.completions else tb.encode(table))
+        problem = edit_problem(st.session_state.get(EDITOR), len(base), columns=tb.EDITOR_COLUMNS,
+                               min_rows=tb.MIN_COMPLETIONS, max_rows=tb.MAX_COMPLETIONS)
+        if problem:
+            load(st.session_state[GOOD], preset_title)
+            base = st.session_state[BASE]
+            st.error(f"{problem}, so it was undone and the last valid table is back.")
+        low, high = tb.REWARD_RANGE
+        edited = st.data_editor(
+            pd.DataFrame({"reward": [c.reward for c in base], "length": [c.length for c in base]}),
+            key=EDITOR, num_rows="dynamic", hide_index=True, width="stretch", disabled=classroom.locked(EDITOR),
+            column_config={
+                "reward": st.column_config.NumberColumn(
+                    "reward", min_value=low, max_value=high, step=0.1, default=0.0, required=True, format="%.2f",
+                    help=f"The completion's reward, {low:g} to {high:g} (1 = right, 0 = wrong for a verifier)."),
+                "length": st.column_config.NumberColumn(
+                    "length", min_value=1, max_value=tb.MAX_LENGTH, step=1, default=6, required=True,
+                    help=f"Its length in tokens, 1 to {tb.MAX_LENGTH}."),
+            })
+        try:
+            table = tb.from_rows(edited.to_dict("records"))
+            st.session_state[GOOD] = table
+        except ValueError as err:
+            table = st.session_state[GOOD]
+            st.error(f"{md(err)} The results keep showing the last valid table.")
+        st.caption(f"Rows are completions 1 to {len(table)} of one group, {tb.MIN_COMPLETIONS} to "
+                   f"{tb.MAX_COMPLETIONS} of them.")
+        urlstate.set_param("alg_batch", None if table == preset.completions else tb.encode(table))
 
-batch, results, push_figure = af.batch_view(names, yours, table, preset_title, move)
-with right:
-    for column, algo in zip(st.columns(len(algos)), algos):
-        column.metric(f"loss · {algo.name}", f"{results[algo.name].loss:.4g}",
-                      help=f"grpo_core.grpo_loss of this batch with {algo.name}'s settings (to minimise).")
-    st.markdown("**The push on each token**, −∂L/∂log π of the loss:")
-    st.plotly_chart(push_figure, key="alg_push_chart", theme=None, config={"displaylogo": False})
-    st.caption(
-        "Each cell is one token: blue (+) the step makes it more likely, vermilion (−) less likely, 0 a push of "
-        "exactly 0 (a clip cut it, or a gate has shut); blank cells are past the completion's end. The push is "
-        "the derivative of the whole loss (policy term and β·KL), on one colour scale for all panels.")
+    batch, results, push_figure = af.batch_view(names, yours, table, preset_title, move)
+    with right:
+        for column, algo in zip(st.columns(len(algos)), algos):
+            column.metric(f"loss · {algo.name}", f"{results[algo.name].loss:.4g}",
+                          help=f"grpo_core.grpo_loss of this batch with {algo.name}'s settings (to minimise).")
+        st.markdown("**The push on each token**, −∂L/∂log π of the loss:")
+        st.plotly_chart(push_figure, key="alg_push_chart", theme=None, config={"displaylogo": False})
+        st.caption(
+            "Each cell is one token: blue (+) the step makes it more likely, vermilion (−) less likely, 0 a push of "
+            "exactly 0 (a clip cut it, or a gate has shut); blank cells are past the completion's end. The push is "
+            "the derivative of the whole loss (policy term and β·KL), on one colour scale for all panels.")
 
-frame = {"completion": [str(i + 1) for i in range(len(table))], "reward": [c.reward for c in table],
-         "tokens": [c.length for c in table]}
-for algo in algos:
-    frame[f"A · {algo.name}"] = results[algo.name].advantages.tolist()
-    frame[f"Σ|∂L/∂log π| · {algo.name}"] = results[algo.name].weight.tolist()
-st.markdown("**Each completion's total weight in the gradient**: Σ over its tokens of |∂L/∂log π| (the absolute "
-            "per-token gradient of the loss, summed), next to its advantage A.")
-st.dataframe(pd.DataFrame(frame), hide_index=True, width="stretch", column_config={
-    k: st.column_config.NumberColumn(k, format="%.4f") for k in frame if k.startswith(("A ·", "Σ"))})
+    frame = {"completion": [str(i + 1) for i in range(len(table))], "reward": [c.reward for c in table],
+             "tokens": [c.length for c in table]}
+    for algo in algos:
+        frame[f"A · {algo.name}"] = results[algo.name].advantages.tolist()
+        frame[f"Σ|∂L/∂log π| · {algo.name}"] = results[algo.name].weight.tolist()
+    st.markdown("**Each completion's total weight in the gradient**: Σ over its tokens of |∂L/∂log π| (the absolute "
+                "per-token gradient of the loss, summed), next to its advantage A.")
+    st.dataframe(pd.DataFrame(frame), hide_index=True, width="stretch", column_config={
+        k: st.column_config.NumberColumn(k, format="%.4f") for k in frame if k.startswith(("A ·", "Σ"))})
 
-st.subheader("Token by token", anchor=False)
-which, colour = st.columns(2)
-by_name = {a.name: a for a in algos}
-inspected = which.selectbox(
-    "Algorithm to inspect", list(by_name), key=f"{INSPECT}algo", bind="query-params",
-    disabled=classroom.locked(f"{INSPECT}algo"),
-    help="Which of the picked algorithms the token inspector below shows the batch under.") or algos[0].name
-ti.draw(ti.ToySource(batch, by_name[inspected], results[inspected].terms), key="alg_inspector", prefix=INSPECT,
-        controls=[colour])
+    inspector_section(batch, results, algos)
+
+
+# A section in the batch's: the inspector's controls and a click on a token rerun the inspector alone.
+@sections.section("alg_inspect")
+def inspector_section(batch, results: dict, algos: list) -> None:
+    st.subheader("Token by token", anchor=False)
+    which, colour = st.columns(2)
+    by_name = {a.name: a for a in algos}
+    inspected = which.selectbox(
+        "Algorithm to inspect", list(by_name), key=f"{INSPECT}algo", bind="query-params",
+        disabled=classroom.locked(f"{INSPECT}algo"),
+        help="Which of the picked algorithms the token inspector below shows the batch under.") or algos[0].name
+    ti.draw(ti.ToySource(batch, by_name[inspected], results[inspected].terms), key="alg_inspector", prefix=INSPECT,
+            controls=[colour])
+
+
+batch_section(algos, names, yours, checked.values.get("alg_batch"))
 
 st.header("Use these settings", divider="gray", anchor=False)
 for tab, algo in zip(st.tabs([md(a.title) for a in algos]), algos):
