@@ -1,15 +1,20 @@
-"""How often the live-training page refreshes while it plays (pure functions: no Streamlit here).
+"""How often the live-training page refreshes while it plays, alone or with other runs on the server (no
+Streamlit here).
 
 While playing, the browser asks for a refresh every ``interval`` seconds whether or not the last one has
 finished, and a request that lands mid-refresh cuts that refresh off (shared/stack-notes.md): once a
 refresh takes longer than the interval, the charts starve. So the interval follows the server time of the
 last few refreshes, with headroom, and changes only when it is clearly off, because changing it takes a
-full rerun of the page (the rerun that re-arms the browser's timer).
+full rerun of the page (the rerun that re-arms the browser's timer). When several runs play on one
+server (a class), each one's interval also leaves room for the others' (:class:`ActiveRuns`): a run timed
+for itself alone would have every refresh cut off by the next request once twenty play at once.
 """
 
 from __future__ import annotations
 
 import statistics
+import threading
+import time
 from collections.abc import Sequence
 
 #: The fastest refresh: 5 a second. The browser's timer fires late when its main thread is busy and never
@@ -23,17 +28,25 @@ HEADROOM = 1.3
 #: Refreshes whose server time is remembered; their median decides, so one slow refresh (a GC pause, the
 #: first refresh after a rerun) does not re-time the page.
 WINDOW = 5
+#: The share of one core that all live runs of a server ask for together (the rest is for the other
+#: visitors; Python runs one script thread at a time, so one core is what the server has for scripts).
+LIVE_SHARE = 0.7
+#: A refresh's server time before one has been measured (training for its budget and drawing, one visitor).
+TYPICAL_TICK_SECONDS = 0.06
 #: Re-time when the wanted interval is this much longer than the current one (close to starving)...
 SLOWER_AT = 1.25
 #: ...or this much shorter (the load has gone: back to fast refreshes).
 FASTER_AT = 1.2
 
 
-def wanted_interval(recent_work: Sequence[float]) -> float:
-    """The interval for refreshes whose server times (seconds, newest last) were ``recent_work``."""
-    if not recent_work:
-        return REFRESH_SECONDS
-    return min(MAX_REFRESH_SECONDS, max(REFRESH_SECONDS, HEADROOM * statistics.median(recent_work[-WINDOW:])))
+def wanted_interval(recent_work: Sequence[float], active: int = 1) -> float:
+    """The interval for refreshes whose server times (seconds, newest last) were ``recent_work``, when
+    ``active`` runs play on the server: each run's refreshes leave room for the others', so that together
+    they ask for at most :data:`LIVE_SHARE` of one core (``ActiveRuns``)."""
+    work = statistics.median(recent_work[-WINDOW:]) if recent_work else TYPICAL_TICK_SECONDS
+    own = HEADROOM * work if recent_work else REFRESH_SECONDS
+    shared = active * work / LIVE_SHARE if active > 1 else 0.0  # a lone run may use the core it finds free
+    return min(MAX_REFRESH_SECONDS, max(REFRESH_SECONDS, own, shared))
 
 
 def should_retime(current: float, wanted: float) -> bool:
@@ -44,3 +57,26 @@ def should_retime(current: float, wanted: float) -> bool:
 def remember(recent_work: list[float], seconds: float) -> list[float]:
     """``recent_work`` with ``seconds`` appended, the last :data:`WINDOW` kept."""
     return [*recent_work, seconds][-WINDOW:]
+
+
+class ActiveRuns:
+    """The live runs playing on this server (one process, every session): a refresh reports its session
+    with :meth:`tick` and learns how many sessions ticked within the last ``window`` seconds (longer than the longest interval), so that the
+    runs share the server's training time instead of each taking it all (20 runs each training 50 ms a
+    refresh, 5 refreshes a second, would ask for 5 CPU-seconds a second). Thread-safe: each session's
+    script runs in its own thread."""
+
+    def __init__(self, window: float = 2.5):
+        self.window = window
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def tick(self, session: str, now: float | None = None) -> int:
+        """Record that ``session`` refreshes now; the number of sessions that did within the window."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._last[session] = now
+            for other, last in list(self._last.items()):
+                if now - last > self.window:
+                    del self._last[other]
+            return len(self._last)

@@ -10,6 +10,7 @@ import time
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 import torch
 
 import charts
@@ -30,6 +31,8 @@ TICK_SHARE = 0.7  # a tick (training + drawing) aims at this share of the interv
 MIN_TICK_BUDGET = 0.01  # at least one step per refresh however slow the drawing
 TICK_WORK = "tr_tick_work"  # seconds the last few complete refreshes took on the server (training + drawing)
 TIMER = "tr_timer"  # the interval the refresh fragment's timer was set with
+#: The server's playing runs (module state: one per server process), which share its training time.
+ACTIVE_RUNS = live_timing.ActiveRuns()
 EXPERIMENTS_PER_ROW = 3  # their names fit on a button three to a row
 DETAIL_EVERY = 4  # while playing fast, the groups table and the distribution refresh every 4th tick
 SLOW_SPEEDS = ("1", "2")
@@ -266,6 +269,7 @@ def refresh() -> None:
         # Train for what the refresh has left after drawing (measured last time): a tick that overruns the
         # interval is cut off by the next one and the charts would starve (stack notes).
         budget = min(TICK_BUDGET, max(MIN_TICK_BUDGET, TICK_SHARE * interval - st.session_state.get(DRAW_SECONDS, 0.0)))
+        active = ACTIVE_RUNS.tick(_session_id())
         try:
             result = trainer.advance(10_000 if speed == "max" else int(speed), budget)
         except TrainingStopped:
@@ -284,8 +288,13 @@ def refresh() -> None:
     if st.session_state[ts.PLAYING]:
         recent = st.session_state[TICK_WORK] = live_timing.remember(st.session_state.get(TICK_WORK, []),
                                                                     time.perf_counter() - tick_started)
-        if live_timing.should_retime(interval, live_timing.wanted_interval(recent)):
+        if live_timing.should_retime(interval, live_timing.wanted_interval(recent, active)):
             st.rerun(scope="app")  # re-time the refreshes (the fragment's run_every is set when it is drawn)
+
+
+def _session_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx else ""
 
 
 def still() -> None:
@@ -310,7 +319,8 @@ def live() -> None:
             st.info(f"The run has stopped: {stopped}. Reset, or raise the step cap.", icon=":material/info:")
     if st.session_state[ts.PLAYING]:
         # stretched when the server is loaded (app/live_timing.py)
-        interval = st.session_state[TIMER] = live_timing.wanted_interval(st.session_state.get(TICK_WORK, []))
+        interval = st.session_state[TIMER] = live_timing.wanted_interval(st.session_state.get(TICK_WORK, []),
+                                                                          ACTIVE_RUNS.tick(_session_id()))
         st.fragment(refresh, run_every=interval)()
     else:
         st.fragment(still)()

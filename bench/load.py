@@ -20,7 +20,10 @@ For each level (default 10, 25 and 50 concurrent sessions; the first ``--trainin
 - where time goes: server and load-generator CPU (cores busy), offered runs per second, server CPU per run.
 
 A visitor waits ``--think-min``..``--think-max`` seconds (default 1-4 s) between changes, as a reader
-who looks at the chart before the next change; training visitors press Play and train ``--train-seconds``.
+who looks at the chart before the next change; training visitors raise the step cap to its largest value
+(so that the run lasts; their changes before may have lowered it), press Play and train ``--train-seconds``,
+their timer followed through the full runs that re-time it (a browser keeps ticking after them; a time
+without a timer counts as time without a refresh).
 
 Usage (nothing but loopback; the bench starts and stops its own server)::
 
@@ -65,6 +68,7 @@ RUN_TIMEOUT = 60.0
 #: Labels of the control that starts live training (a button, toggle or checkbox on the training page).
 TRAIN_LABEL = re.compile(r"^\W*(play|train|start)\b", re.I)
 STOP_LABEL = re.compile(r"^\W*(pause|stop)\b", re.I)
+CAP_LABEL = re.compile(r"step cap", re.I)  # a trainer raises it to its largest value before it trains
 #: Widget kinds a session changes (toggles are checkboxes on the wire).
 CHANGEABLE = ("slider", "checkbox", "selectbox", "radio", "number_input")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -421,6 +425,14 @@ async def visit(base_url: str, plan: Plan, seed: int, hold: asyncio.Event, stats
 
 
 async def _train(session: Session, plan: Plan, stats: SessionStats, rng: random.Random) -> None:
+    cap = next((w for w in session.widgets.values() if w.kind == "slider" and CAP_LABEL.search(w.proto.label)
+                and not w.proto.disabled), None)
+    if cap is not None and cap.value != [cap.proto.max]:  # a run that lasts the whole time (the visitor's
+        cap.value = [cap.proto.max]                        # changes before may have lowered the cap)
+        if cap.query_key:
+            session.query[cap.query_key] = _query_text(cap.value)
+        if not _check(await session.change(cap), "raise the step cap", stats):
+            return
     start = session.find(TRAIN_LABEL)
     if start is None:
         stats.errors.append(f"no control matching {TRAIN_LABEL.pattern} on {plan.page!r}")
@@ -435,13 +447,19 @@ async def _train(session: Session, plan: Plan, stats: SessionStats, rng: random.
     stats.trained = True
     playing_since, finished = time.perf_counter(), 0
     deadline = playing_since + plan.train_seconds
-    while time.perf_counter() < deadline and session.auto_rerun and not session.closed_error:
+    while time.perf_counter() < deadline and not session.closed_error:
+        if not session.auto_rerun:  # no timer now (a full run is redrawing the page): a browser shows no
+            await asyncio.sleep(0.05)  # refresh until the run announces the timer again
+            continue
         fragment_id, interval = next(iter(session.auto_rerun.items()))
         # The browser's timer fires every interval whether or not the last tick finished, and a new tick
         # cuts off one still running: a tick counts as finished only if it finished within its interval.
         sent = await session.send(fragment_id=fragment_id)
         stats.ticks_sent += 1
         result = await session.wait(sent, fragment=True, until=sent + interval)
+        if result.status == 2:  # the tick asked for a full run (re-timing its timer): the browser keeps its
+            result.status = None  # timer through it (the run announces it again), so follow it to its end
+            result = await session.wait(sent)
         if result.exceptions:
             _check(result, "training tick", stats)
             break
@@ -450,6 +468,7 @@ async def _train(session: Session, plan: Plan, stats: SessionStats, rng: random.
             finished += 1
         await asyncio.sleep(max(0.0, sent + interval - time.perf_counter()))
     stats.refreshes_per_s = finished / max(1e-9, time.perf_counter() - playing_since)
+
     stop = session.find(STOP_LABEL)
     if start.kind == "checkbox":
         start.value = False

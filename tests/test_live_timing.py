@@ -63,3 +63,31 @@ def test_wanted_interval_is_bounded_and_stable(work):
     wanted = lt.wanted_interval(work)
     assert lt.REFRESH_SECONDS <= wanted <= lt.MAX_REFRESH_SECONDS
     assert not lt.should_retime(wanted, wanted)
+
+
+def test_a_lone_run_keeps_its_own_interval():
+    assert lt.wanted_interval([0.09] * lt.WINDOW, active=1) == lt.REFRESH_SECONDS
+    assert lt.wanted_interval([0.3] * lt.WINDOW, active=1) == pytest.approx(0.3 * lt.HEADROOM)
+
+
+def test_runs_playing_together_share_the_servers_time():
+    # 20 runs whose refreshes take 40 ms each: together at most LIVE_SHARE of a core, so each waits for the others
+    wanted = lt.wanted_interval([0.04] * lt.WINDOW, active=20)
+    assert wanted == pytest.approx(20 * 0.04 / lt.LIVE_SHARE)
+    assert 20 * 0.04 / wanted <= lt.LIVE_SHARE + 1e-9
+    assert lt.should_retime(lt.REFRESH_SECONDS, wanted)  # a run timed when it was alone stretches
+    assert lt.wanted_interval([0.04] * lt.WINDOW, active=100) == lt.MAX_REFRESH_SECONDS
+
+
+def test_before_any_refresh_the_interval_counts_the_other_runs():
+    assert lt.wanted_interval([], active=1) == lt.REFRESH_SECONDS
+    assert lt.wanted_interval([], active=10) == pytest.approx(10 * lt.TYPICAL_TICK_SECONDS / lt.LIVE_SHARE)
+
+
+def test_active_runs_counts_sessions_seen_within_the_window():
+    runs = lt.ActiveRuns(window=2.5)
+    assert runs.tick("a", now=0.0) == 1
+    assert runs.tick("b", now=1.0) == 2
+    assert runs.tick("a", now=2.0) == 2  # the same session counts once
+    assert runs.tick("c", now=3.4) == 3  # b's last tick (1.0) is 2.4 s old: still in
+    assert runs.tick("c", now=4.0) == 2  # b has gone quiet for longer than the window
