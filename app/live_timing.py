@@ -80,3 +80,10 @@ class ActiveRuns:
                 if now - last > self.window:
                     del self._last[other]
             return len(self._last)
+
+
+def training_budget(budget: float, active: int) -> float:
+    """One refresh's training time when ``active`` runs play: a lone run's ``budget`` split evenly, so that
+    under a class's load a refresh spends its time drawing rather than training (a refresh still trains one
+    step however small its share: Trainer.advance never cuts a step short)."""
+    return budget / max(1, active)

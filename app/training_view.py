@@ -270,6 +270,7 @@ def refresh() -> None:
         # interval is cut off by the next one and the charts would starve (stack notes).
         budget = min(TICK_BUDGET, max(MIN_TICK_BUDGET, TICK_SHARE * interval - st.session_state.get(DRAW_SECONDS, 0.0)))
         active = ACTIVE_RUNS.tick(_session_id())
+        budget = live_timing.training_budget(budget, active)
         try:
             result = trainer.advance(10_000 if speed == "max" else int(speed), budget)
         except TrainingStopped:

@@ -91,3 +91,9 @@ def test_active_runs_counts_sessions_seen_within_the_window():
     assert runs.tick("a", now=2.0) == 2  # the same session counts once
     assert runs.tick("c", now=3.4) == 3  # b's last tick (1.0) is 2.4 s old: still in
     assert runs.tick("c", now=4.0) == 2  # b has gone quiet for longer than the window
+
+
+def test_runs_playing_together_split_the_training_time():
+    assert lt.training_budget(0.05, 1) == 0.05
+    assert lt.training_budget(0.05, 20) == pytest.approx(0.0025)
+    assert lt.training_budget(0.05, 0) == 0.05
