@@ -42,6 +42,9 @@ def test_keyboard_stepper_moves_the_steps_and_the_url(screenshot_dir):
         assert step_shown(page).startswith("Step 1 of 8")
         page.screenshot(path=str(screenshot_dir / "lessons-step1.png"))
 
+        # the script has finished, but the browser may still be mounting the page's elements (the stepper comes
+        # last): a shortcut works once its button is there
+        page.get_by_role("button", name="Next").wait_for(timeout=30_000)
         page.locator('[data-testid="stMain"] h1').first.click()  # focus on the page, not on a widget
         page.keyboard.press("n")
         wait_step(page, 2)
