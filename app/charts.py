@@ -459,20 +459,21 @@ CLIP_MARKS = {1: "▲", -1: "▼", 0: ""}
 
 
 def token_grid(values, texts: Sequence[Sequence[str]], clip_side, row_labels: Sequence[str], *, neutral: float,
-               label: str, numbers: np.ndarray, heads: Sequence[str], sentences: Sequence[str],
+               label: str, numbers: np.ndarray, sentences: Sequence[str],
                number_labels: Sequence[str], title: str | None = None, key: str = "") -> PlainFigure:
     """Tokens as cells (rows: completions, columns: positions), coloured by ``values (R, T)`` on a diverging
     scale centred on ``neutral``; each cell shows its token's text, ▲/▼ for a token clipped at the high/low
     side (never colour alone). Empty ``texts`` cells are padding (blank).
 
-    On mouse-over the ``k``-th real token (non-empty ``texts`` cell, row by row) shows ``heads[k]``, then
-    ``numbers[k]`` (``(P, Q)``) under their ``number_labels``, then ``sentences[k]`` (Plotly-safe markup).
+    On mouse-over the ``k``-th real token (non-empty ``texts`` cell, row by row) shows its text, its row's
+    label and its position, then ``numbers[k]`` (``(P, Q)``) under their ``number_labels``, then
+    ``sentences[k]`` (Plotly-safe markup).
     The numbers travel as one typed array and one hover template formats them in the browser, which is
     lighter than a formatted string (or a JSON number) per token.
 
     The hover and the click belong to a second trace, one invisible marker per real token in row-major order
     (Plotly gives heatmaps no selection); the selected token is framed. Its point index ``k`` is the ``k``-th
-    real token; its ``customdata[k]`` is ``numbers[k]``, its ``text[k]`` the head, ``hovertext[k]`` the
+    real token; its ``customdata[k]`` is ``numbers[k]``, its ``text[k]`` the token's text, ``hovertext[k]`` the
     sentence."""
     z = np.asarray(values, dtype=np.float64)
     side = np.asarray(clip_side)
@@ -494,7 +495,7 @@ def token_grid(values, texts: Sequence[Sequence[str]], clip_side, row_labels: Se
     layout["hoverlabel"] = dict(font=dict(size=FONT_SIZE - 2), align="left", bgcolor="white", bordercolor="#2a3f5f")
     rows, columns = np.nonzero(real)
     # "+.4~g": 4 significant digits, a sign always, no trailing zeros (Python's "+.4g")
-    template = "<br>".join(["%{text}",
+    template = "<br>".join(["<b>%{text}</b> · %{y}, token %{x}",
                             *(f"{plain_label(name, 60)}: %{{customdata[{i}]:+.4~g}}" for i, name in enumerate(number_labels)),
                             "%{hovertext}"]) + "<extra></extra>"
     return PlainFigure([dict(
@@ -504,7 +505,7 @@ def token_grid(values, texts: Sequence[Sequence[str]], clip_side, row_labels: Se
         colorbar=dict(title=dict(text=label, side="right"), thickness=14),
     ), dict(
         type="scatter", mode="markers", x=[str(c + 1) for c in columns], y=[row_labels[r] for r in rows],
-        customdata=numbers, text=list(heads), hovertext=list(sentences),
+        customdata=numbers, text=[token_label(t) for row in texts for t in row if t], hovertext=list(sentences),
         hovertemplate=template, hoverlabel=dict(namelength=0), showlegend=False, name="tokens",
         marker=dict(symbol="square-open", size=34, color=OKABE_ITO["black"], line=dict(width=4), opacity=0),
         selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=0)),

@@ -203,7 +203,7 @@ def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, k
     entry = QUANTITIES[quantity]
     event = st.plotly_chart(charts.token_grid(
         grid.shown[quantity], grid.texts, grid.side, grid.labels, neutral=entry.neutral, numbers=grid.numbers,
-        heads=grid.heads, sentences=grid.hover_sentences,
+        sentences=grid.hover_sentences,
         number_labels=[QUANTITY_LABELS[name] for name in names],
         label=entry.label, title=f"{source.title(group - 1)}: tokens coloured by {entry.label}",
         key=f"{key}_{quantity}"),
@@ -218,14 +218,13 @@ def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, k
 class _Grid:
     """What the inspector draws of one group at one update: ``shown[quantity][i][t]`` for row ``i`` of the
     group sorted by reward, the tokens' ``texts``, what each real token's hover shows (``numbers`` ``(P, Q)``,
-    ``heads``, ``hover_sentences``: charts.token_grid), row ``labels``, clip ``side`` (+1/−1/0), and ``sentences[(i, t)]`` and ``names[(i, t)]`` (what the token
-    list calls it) for the real tokens in row-major order; ``problem`` says why nothing is drawn. None of it
+    ``hover_sentences``: charts.token_grid), row ``labels``, clip ``side`` (+1/−1/0), and ``sentences[(i, t)]``
+    and ``names[(i, t)]`` (what the token list calls it) for the real tokens in row-major order; ``problem`` says why nothing is drawn. None of it
     depends on the colour, so a colour change only redraws."""
 
     shown: dict
     texts: list = field(default_factory=list)
     numbers: object = None
-    heads: list = field(default_factory=list)
     hover_sentences: list = field(default_factory=list)
     labels: list = field(default_factory=list)
     side: list = field(default_factory=list)
@@ -280,7 +279,6 @@ def _grid(source: BatchSource, group: int, table: TokenTable) -> _Grid:
         for t, (label, sentence) in enumerate(zip(map(charts.token_label, tokens[:length]), said[i])):
             grid.sentences[i, t] = sentence
             grid.names[i, t] = f"#{number}, token {t + 1}: {label}"
-            grid.heads.append(f"<b>{label}</b> · completion #{number}, token {t + 1}")
             grid.hover_sentences.append(_hover_sentence(sentence))
         # "#k": the row's number in its group, which also keeps equal (R, A) rows apart on the category axis
         grid.labels.append(f"#{number} · R {source.rewards[row]:.2f} · A {advantages[i]:+.2f}")

@@ -381,7 +381,7 @@ def test_inspector_hover_says_whether_the_clipped_rare_token_keeps_a_gradient(na
         for p, h, s, y, x in zip(decode(clicks["customdata"]), clicks["text"], clicks["hovertext"], clicks["y"],
                                  clicks["x"], strict=True)
         if y == trace["y"][cell] and x == str(token + 1)]
-    assert said in sentence and head.endswith(f"completion #{row + 1}, token {token + 1}")
+    assert said in sentence and head == f"t{token + 1}"  # the hover's head: this text, its row, its position
     assert point[0] == pytest.approx(math.exp(-0.4 + 6), rel=1e-3)  # its ratio, e^(−0.4 + 6) ≈ 270
     batch, rows = batch_for(RARE), shown_rows(trace)
     terms = loss_terms(batch.logp_new, batch.logp_old, batch.logp_ref, batch.rewards, batch.mask,

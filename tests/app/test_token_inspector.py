@@ -98,6 +98,8 @@ def test_the_click_trace_has_one_point_per_real_token_in_row_major_order():
     names = list(QUANTITIES.names())  # a trainer step has entropies: every quantity, in the registry's order
     for k, name in enumerate(names):
         assert f"{QUANTITIES[name].label}: %{{customdata[{k}]:+.4~g}}" in clicks["hovertemplate"]
+    assert clicks["hovertemplate"].startswith("<b>%{text}</b> · %{y}, token %{x}")
+    import charts
     lengths = terms.mask.sum(dim=-1).int().tolist()
     cells = [(i, t) for i, row in enumerate(rows) for t in range(lengths[row])]
     numbers = decode(clicks["customdata"])
@@ -106,7 +108,7 @@ def test_the_click_trace_has_one_point_per_real_token_in_row_major_order():
         row = rows[i]
         for k, name in enumerate(names):
             assert point[k] == pytest.approx(float(token_values(terms, name, entropy)[row, t]), rel=1e-6, abs=1e-12)
-        assert head.endswith(f"completion #{row - group * g + 1}, token {t + 1}")
+        assert head == charts.token_label(step.token_text(row)[t])  # the hover's head: token, row label, position
         assert sentence.replace("<br>", " ") == explain_token(
             terms, row, t, epsilon=settings["epsilon"], epsilon_high=settings["epsilon_high"], beta=settings["beta"])
     picker = at.selectbox(key="ti_token")
