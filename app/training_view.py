@@ -31,7 +31,7 @@ TICK_SHARE = 0.7  # a tick (training + drawing) aims at this share of the interv
 MIN_TICK_BUDGET = 0.01  # at least one step per refresh however slow the drawing
 TICK_WORK = "tr_tick_work"  # seconds the last few complete refreshes took on the server (training + drawing)
 TIMER = "tr_timer"  # the interval the refresh fragment's timer was set with
-#: The server's playing runs (module state: one per server process), which share its training time.
+#: The server's playing runs (module state: one per server process): their intervals and training time are shared.
 ACTIVE_RUNS = live_timing.ActiveRuns()
 EXPERIMENTS_PER_ROW = 3  # their names fit on a button three to a row
 DETAIL_EVERY = 4  # while playing fast, the groups table and the distribution refresh every 4th tick
