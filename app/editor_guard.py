@@ -4,12 +4,19 @@
 script sees the result: it raises on a row or column that does not exist (a crafted client can send any
 state), and it adds rows one at a time (quadratic: 10,000 pasted rows stall the server for minutes). So the
 state is checked first. Cell edits and deletions address the ``n_rows`` rows of the table the editor was
-given; additions come after.
+given; additions come after. After the edit, :func:`valid_or_last` reads the table or keeps the last valid one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
+
+import streamlit as st
+
+from safe_text import md
+
+T = TypeVar("T")
 
 UNREADABLE = "That edit could not be read"
 
@@ -41,3 +48,15 @@ def edit_problem(pending: object, n_rows: int, *, columns: Iterable[str], max_ro
     if not all(isinstance(c, Mapping) and set(c) <= allowed for c in [*edited.values(), *added]):
         return UNREADABLE
     return None
+
+
+def valid_or_last(parse: Callable[[list[dict]], T], edited, good_key: str, keeps: str) -> T:
+    """The editor's result ``edited`` (a DataFrame) read by ``parse``, kept in the session under ``good_key``;
+    where ``parse`` refuses it (``ValueError``), the last valid table, with the reason and ``keeps`` (what the
+    page goes on showing) in an error box, escaped (the reason may quote a cell)."""
+    try:
+        table = st.session_state[good_key] = parse(edited.to_dict("records"))
+    except ValueError as err:
+        table = st.session_state[good_key]
+        st.error(f"{md(err)} {keeps}")
+    return table

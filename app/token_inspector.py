@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import streamlit as st
 import torch
 
@@ -219,12 +220,12 @@ class _Grid:
     """What the inspector draws of one group at one update: ``shown[quantity][i][t]`` for row ``i`` of the
     group sorted by reward, the tokens' ``texts``, what each real token's hover shows (``numbers`` ``(P, Q)``,
     ``hover_sentences``: charts.token_grid), row ``labels``, clip ``side`` (+1/−1/0), and ``sentences[(i, t)]``
-    and ``names[(i, t)]`` (what the token list calls it) for the real tokens in row-major order; ``problem`` says why nothing is drawn. None of it
-    depends on the colour, so a colour change only redraws."""
+    and ``names[(i, t)]`` (what the token list calls it) for the real tokens in row-major order; ``problem``
+    says why nothing is drawn. None of it depends on the colour, so a colour change only redraws."""
 
     shown: dict
     texts: list = field(default_factory=list)
-    numbers: object = None
+    numbers: np.ndarray | None = None
     hover_sentences: list = field(default_factory=list)
     labels: list = field(default_factory=list)
     side: list = field(default_factory=list)

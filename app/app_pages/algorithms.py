@@ -16,7 +16,7 @@ import token_inspector as ti
 import trainer_code
 import questions
 import urlstate
-from editor_guard import edit_problem
+from editor_guard import edit_problem, valid_or_last
 from grpo_core import toy_batch as tb
 from grpo_core.family import ALGORITHMS
 
@@ -160,12 +160,7 @@ def batch_section(algos: list, names: tuple, yours: str, link_batch) -> None:
                     "length", min_value=1, max_value=tb.MAX_LENGTH, step=1, default=6, required=True,
                     help=f"Its length in tokens, 1 to {tb.MAX_LENGTH}."),
             })
-        try:
-            table = tb.from_rows(edited.to_dict("records"))
-            st.session_state[GOOD] = table
-        except ValueError as err:
-            table = st.session_state[GOOD]
-            st.error(f"{md(err)} The results keep showing the last valid table.")
+        table = valid_or_last(tb.from_rows, edited, GOOD, "The results keep showing the last valid table.")
         st.caption(f"Rows are completions 1 to {len(table)} of one group, {tb.MIN_COMPLETIONS} to "
                    f"{tb.MAX_COMPLETIONS} of them.")
         urlstate.set_param("alg_batch", None if table == preset.completions else tb.encode(table))

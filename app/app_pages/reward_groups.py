@@ -10,7 +10,7 @@ import questions
 import reward_figures as rf
 import sections
 import urlstate
-from editor_guard import edit_problem
+from editor_guard import edit_problem, valid_or_last
 from grpo_core import reward_table as rt
 
 COLUMNS = {"prompt", "completion", "reward"}
@@ -123,12 +123,7 @@ def table_section() -> None:
                      f"{rt.REWARD_MAX:g} (1 = right, 0 = wrong for a verifier; any number for a reward model)."),
         },
     )
-    try:
-        table = rt.from_rows(edited.to_dict("records"))
-        st.session_state[GOOD] = table
-    except ValueError as err:
-        table = st.session_state[GOOD]
-        st.error(f"{err} The charts keep showing the last valid table.")
+    table = valid_or_last(rt.from_rows, edited, GOOD, "The charts keep showing the last valid table.")
     st.caption(f"{len(table.groups)} prompt(s), {table.n_rows} completions; rewards in "
                f"[{rt.REWARD_MIN:g}, {rt.REWARD_MAX:g}], at most {rt.MAX_ROWS} rows.")
     encoded = rt.encode(table)
