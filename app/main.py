@@ -17,6 +17,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 import classroom  # noqa: E402
+import run_slots  # noqa: E402
 
 # Before the page: a class link's hidden controls must never be drawn, not even for a moment.
 room = classroom.begin()
@@ -34,6 +35,7 @@ PAGES = [
     st.Page("app_pages/your_run.py", title="Your run", url_path="your-run"),
 ]
 
-page = st.navigation(PAGES)
-page.run()
-room.finish(page)
+with run_slots.run_slot():  # one run computes at a time (app/run_slots.py says why)
+    page = st.navigation(PAGES)
+    page.run()
+    room.finish(page)

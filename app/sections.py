@@ -26,6 +26,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 import classroom
+import run_slots
 
 F = TypeVar("F", bound=Callable)
 
@@ -36,6 +37,7 @@ def section(key: str) -> Callable[[F], F]:
 
     def decorate(draw: F) -> F:
         @functools.wraps(draw)
+        @run_slots.one_at_a_time
         def body(*args, **kwargs):
             if not classroom.in_full_run() and classroom.builder_open():
                 st.rerun(scope="app")  # the builder's link would otherwise keep the address before this change

@@ -764,6 +764,8 @@ def run_config(label: str, extra_args: list[str], args, log_dir: Path, script: P
     reports = []
     probe = log_dir / f"probe-{log.stem}"
     env = {**probe_env(probe), **dict(item.split("=", 1) for item in args.env)}
+    if "GRPO_RUN_SLOTS=0" in label:
+        env["GRPO_RUN_SLOTS"] = "0"
     with server(extra_args, log, env, script) as (base, pid):
         pages = pages_of(base) or [""]  # a script without st.navigation announces no pages
         if args.pages and script is None:
@@ -804,6 +806,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ttl-wait", action="store_true", help="skip the RSS-after-TTL measurement")
     parser.add_argument("--post-script-gc", choices=["config", "true", "false", "both"], default="config",
                         help="runner.postScriptGC for the server: as in config.toml, forced, or both side by side")
+    parser.add_argument("--run-slots", choices=["config", "both"], default="config",
+                        help="both: the same levels with app/run_slots.py's gate (one run computes at a time) and "
+                             "without it (GRPO_RUN_SLOTS=0), side by side")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="environment variable for the server (repeatable), e.g. MALLOC_ARENA_MAX=2")
     parser.add_argument("--seed", type=int, default=0)
@@ -825,6 +830,9 @@ def main(argv: list[str] | None = None) -> int:
                "true": [("postScriptGC=true", ["--runner.postScriptGC", "true"])],
                "false": [("postScriptGC=false", ["--runner.postScriptGC", "false"])]}
     configs["both"] = configs["true"] + configs["false"]
+    if args.run_slots == "both":
+        args.post_script_gc = "slots"
+        configs["slots"] = [("one run at a time (run_slots)", []), ("runs all at once (GRPO_RUN_SLOTS=0)", [])]
     print(f"GRPO Explorer load bench: {os.cpu_count()} CPUs, levels {args.levels}, {args.changes} changes per "
           f"session, {args.training} training for {args.train_seconds:.0f}s, think "
           f"{args.think_min}-{args.think_max}s, TTL wait {'off' if args.no_ttl_wait else 'on'}")
