@@ -32,6 +32,11 @@ Usage (nothing but loopback; the bench starts and stops its own server)::
     .venv/bin/python bench/load.py --levels 5 --training 2 --changes 3 --no-ttl-wait   # a quick look
     .venv/bin/python bench/load.py --levels 50 --training 0 --think-max 1 --no-ttl-wait \
         --pages ratio-clipping --trivial       # one page against the trivial page, same run (issue 11)
+    .venv/bin/python bench/load.py --replicas 2 ...     # 2 server processes behind deploy/nginx.conf, as compose runs
+
+With ``--replicas N`` (N > 1) the bench starts N servers and Debian's nginx in front of them with the
+production config; each visitor carries its own sticky cookie, as a browser does after its first page, so
+the class spreads over the replicas. RSS and server CPU are then summed over the replicas.
 """
 
 from __future__ import annotations
@@ -127,8 +132,12 @@ class Session:
         if urllib.parse.urlsplit(self.base_url).hostname not in LOOPBACK:
             raise ValueError(f"the load bench only talks to loopback servers, not {self.base_url}")
         url = self.base_url.replace("http://", "ws://", 1) + "/_stcore/stream"
+        # What a browser carries after its first page load behind deploy/nginx.conf: the sticky cookie that
+        # keeps it on one replica (without it every loopback visitor would hash to the same one). A plain
+        # `streamlit run` ignores it.
         self.ws = await websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=30,
-                                           ping_interval=None)
+                                           ping_interval=None,
+                                           additional_headers={"Cookie": f"grpo_replica={os.urandom(8).hex()}"})
         self.reader = asyncio.create_task(self._read())
 
     async def close(self) -> None:
@@ -539,28 +548,57 @@ def config_value(section: str, key: str, default):
     return tomllib.loads(path.read_text()).get(section, {}).get(key, default)
 
 
+@dataclasses.dataclass
+class Site:
+    """What the sessions talk to: one `streamlit run`, or ``replicas`` of them behind deploy/nginx.conf."""
+
+    base: str  # the URL visitors open (nginx's when there are replicas)
+    replicas: list[str]  # each replica's own URL
+    pids: list[int]
+    probes: list[Path]  # each replica's sitecustomize probe folder (sessions_held)
+
+
 @contextlib.contextmanager
-def server(extra_args: list[str], log_path: Path, env: dict[str, str] | None = None, script: Path | None = None):
-    """`streamlit run app/main.py` (or ``script``) on 127.0.0.1:<free port>; yields (base_url, pid); stops it by PID."""
-    with streamlit_server(extra_args=extra_args, env=env, log_path=log_path, timeout=90,
-                          **({"script": script} if script else {})) as (base, proc):
-        yield base, proc.pid
+def site(extra_args: list[str], log_dir: Path, name: str, env: dict[str, str], script: Path | None = None,
+         replicas: int = 1):
+    """``replicas`` × `streamlit run app/main.py` (or ``script``) on 127.0.0.1:<free port>, and for more than
+    one, nginx in front with the production config (tests/nginx_support.py); yields a :class:`Site`; stops
+    everything by PID."""
+    with contextlib.ExitStack() as stack:
+        bases, pids, probes = [], [], []
+        for i in range(replicas):
+            probe = log_dir / f"probe-{name}-{i}"
+            log = log_dir / f"server-{name}-{i}.log"
+            base, proc = stack.enter_context(streamlit_server(
+                extra_args=extra_args, env={**probe_env(probe), **env}, log_path=log, timeout=90,
+                **({"script": script} if script else {})))
+            bases.append(base)
+            pids.append(proc.pid)
+            probes.append(probe)
+        front = bases[0]
+        if replicas > 1:
+            from tests.nginx_support import nginx_proxy
+
+            front = stack.enter_context(nginx_proxy(log_dir / f"nginx-{name}",
+                                                    [urllib.parse.urlsplit(b).netloc for b in bases]))
+        yield Site(front, bases, pids, probes)
 
 
 class RssSampler:
-    """Samples a process's resident memory every ``period`` seconds in a thread; keeps the peak."""
+    """Samples the resident memory of the server processes (summed) every ``period`` seconds in a thread;
+    keeps the peak."""
 
-    def __init__(self, pid: int, period: float = 0.25):
+    def __init__(self, pids: list[int], period: float = 0.25):
         import psutil
 
-        self.process = psutil.Process(pid)
+        self.processes = [psutil.Process(pid) for pid in pids]
         self.period = period
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def now(self) -> int:
-        return self.process.memory_info().rss
+        return sum(p.memory_info().rss for p in self.processes)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.period):
@@ -637,11 +675,13 @@ class LevelReport:
     server_cpu: float = 0.0  # CPU seconds the server used during the level
     client_cpu: float = 0.0  # CPU seconds this load generator used during the level
     machine_cpu: float = 0.0  # CPU seconds every process on the machine used during the level
+    replica_cpu: list[float] = dataclasses.field(default_factory=list)  # the server CPU seconds, per replica
+    steal: float = 0.0  # CPU seconds the hypervisor gave other guests during the level (part of machine_cpu)
     trainer_rates: list[float] = dataclasses.field(default_factory=list)  # refreshes/s of each trainer
     others_change: list[float] = dataclasses.field(default_factory=list)  # changes of the visitors not training
 
 
-async def run_level(base_url: str, pid: int, n: int, training: int, pages: list[str], args) -> LevelReport:
+async def run_level(web: Site, n: int, training: int, pages: list[str], args) -> LevelReport:
     plain_pages = [p for p in pages if p != args.training_page] or pages
     plans = []
     for i in range(n):
@@ -651,13 +691,14 @@ async def run_level(base_url: str, pid: int, n: int, training: int, pages: list[
         plans.append(Plan(page, 0 if trains else args.changes, args.train_seconds if trains else 0.0))
     hold = asyncio.Event()
     stats = [SessionStats() for _ in plans]
-    with RssSampler(pid) as rss:
+    with RssSampler(web.pids) as rss:
         before = rss.now()
-        cpu_server, cpu_client, cpu_machine = _cpu(rss.process), time.process_time(), _machine_cpu()
+        cpu_replicas = [_cpu([p]) for p in rss.processes]
+        cpu_client, cpu_machine = time.process_time(), _machine_cpu()
         started = time.perf_counter()
         tasks = []
         for i, plan in enumerate(plans):
-            tasks.append(asyncio.create_task(visit(base_url, plan, args.seed * 1000 + i, hold, stats[i],
+            tasks.append(asyncio.create_task(visit(web.base, plan, args.seed * 1000 + i, hold, stats[i],
                                                    (args.think_min, args.think_max))))
             await asyncio.sleep(args.ramp / max(1, n))  # visitors arrive over --ramp seconds, not all at once
         level_deadline = started + args.level_timeout
@@ -665,8 +706,10 @@ async def run_level(base_url: str, pid: int, n: int, training: int, pages: list[
         while time.perf_counter() < level_deadline and not all(s.done for s in stats):
             await asyncio.sleep(0.25)
         seconds = time.perf_counter() - started
-        server_cpu, client_cpu = _cpu(rss.process) - cpu_server, time.process_time() - cpu_client
-        machine_cpu = _machine_cpu() - cpu_machine
+        replica_cpu = [_cpu([p]) - c for p, c in zip(rss.processes, cpu_replicas)]
+        server_cpu, client_cpu = sum(replica_cpu), time.process_time() - cpu_client
+        machine_now = _machine_cpu()
+        machine_cpu, steal = machine_now[0] - cpu_machine[0], machine_now[1] - cpu_machine[1]
         loaded = rss.now()
         hold.set()
         results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
@@ -677,35 +720,42 @@ async def run_level(base_url: str, pid: int, n: int, training: int, pages: list[
     return LevelReport(n, sum(1 for p in plans if p.train_seconds), sum(s.trained for s in stats), errors,
                        [x for s in stats for x in s.change_seconds], [x for s in stats for x in s.open_seconds],
                        [x for s in stats for x in s.tick_seconds], sum(s.ticks_sent for s in stats),
-                       before, loaded, peak, None, seconds, server_cpu=server_cpu, client_cpu=client_cpu, machine_cpu=machine_cpu,
+                       before, loaded, peak, None, seconds, server_cpu=server_cpu, client_cpu=client_cpu, machine_cpu=machine_cpu, steal=steal, replica_cpu=replica_cpu,
                        trainer_rates=[s.refreshes_per_s for s in stats if s.refreshes_per_s is not None],
                        others_change=[x for s, p in zip(stats, plans) if not p.train_seconds for x in s.change_seconds])
 
 
-def _machine_cpu() -> float:
+def _machine_cpu() -> tuple[float, float]:
+    """CPU seconds busy on the machine (every process), and of them stolen by the hypervisor for other
+    guests: on a shared VM a level that lost a third of its cores to steal is not comparable to one that
+    did not."""
     import psutil
 
     times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0), getattr(times, "steal", 0.0)
 
 
-def _cpu(process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
+def _cpu(processes) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in processes))
 
 
-def after_ttl(base_url: str, pid: int, ttl: float, probe: Path) -> tuple[int, tuple[int, int]]:
-    """RSS, and sessions the server holds, once every session of the level has been gone longer than the TTL."""
+def after_ttl(web: Site, ttl: float) -> tuple[int, tuple[int, int]]:
+    """RSS (summed over replicas), and sessions the servers hold, once every session of the level has been
+    gone longer than the TTL."""
     import psutil
 
     time.sleep(ttl + 3)
-    # Streamlit drops expired sessions on the next write to its session store: one short visit does it
-    # (that visit's own session is then held for a TTL, so one session held is the floor).
-    with contextlib.suppress(Exception):
-        open_page(base_url, timeout=30)
+    # Streamlit drops expired sessions on the next write to its session store: one short visit to each
+    # replica does it (that visit's own session is then held for a TTL, so one session per replica is the floor).
+    for base in web.replicas:
+        with contextlib.suppress(Exception):
+            open_page(base, timeout=30)
     time.sleep(2)
-    rss = psutil.Process(pid).memory_info().rss
-    return rss, sessions_held(probe)
+    rss = sum(psutil.Process(pid).memory_info().rss for pid in web.pids)
+    held = [sessions_held(probe) for probe in web.probes]
+    if any(h[0] < 0 for h in held):
+        return rss, (-1, -1)
+    return rss, (sum(h[0] for h in held), sum(h[1] for h in held))
 
 
 def mib(n: int | None) -> str:
@@ -741,7 +791,8 @@ def print_report(label: str, reports: list[LevelReport]) -> None:
         runs = len(r.change) + len(r.opened) + r.ticks_sent
         print(f"   [{r.sessions}] offered {runs / r.seconds:.1f} runs/s ({len(r.change)} changes, {len(r.opened)} opens, "
               f"{r.ticks_sent} training ticks) in {r.seconds:.1f}s; server CPU {1000 * r.server_cpu / max(1, runs):.0f} ms "
-              f"per run on average")
+              f"per run on average; stolen by the hypervisor {r.steal / r.seconds:.2f} cores" + ("; cores busy per replica " + " / ".join(f"{c / r.seconds:.2f}" for c in r.replica_cpu)
+                                       if len(r.replica_cpu) > 1 else ""))
     for r in reports:
         if r.trainer_rates:
             rates = sorted(r.trainer_rates)
@@ -755,36 +806,36 @@ def print_report(label: str, reports: list[LevelReport]) -> None:
             print(f"   [{r.sessions}] {error}")
 
 
-def run_config(label: str, extra_args: list[str], args, log_dir: Path, script: Path | None = None) -> list[LevelReport]:
-    log = log_dir / f"server-{re.sub(r'[^a-z0-9]+', '-', label.lower())}.log"
+def run_config(label: str, extra_args: list[str], env: dict[str, str], args, log_dir: Path,
+               script: Path | None = None) -> list[LevelReport]:
+    name = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
     ttl = float(config_value("server", "disconnectedSessionTTL", 120))
     for flag, value in zip(extra_args[::2], extra_args[1::2]):
         if flag == "--server.disconnectedSessionTTL":
             ttl = float(value)
     reports = []
-    probe = log_dir / f"probe-{log.stem}"
-    env = {**probe_env(probe), **dict(item.split("=", 1) for item in args.env)}
-    if "GRPO_RUN_SLOTS=0" in label:
-        env["GRPO_RUN_SLOTS"] = "0"
-    with server(extra_args, log, env, script) as (base, pid):
-        pages = pages_of(base) or [""]  # a script without st.navigation announces no pages
+    env = {**dict(item.split("=", 1) for item in args.env), **env}
+    with site(extra_args, log_dir, name, env, script, args.replicas) as web:
+        pages = pages_of(web.base) or [""]  # a script without st.navigation announces no pages
         if args.pages and script is None:
             unknown = sorted(set(args.pages) - set(pages))
             if unknown:
                 raise SystemExit(f"--pages: no such page {unknown}; the app has {pages}")
             pages = args.pages
-        # Warm up: every page once, so imports and first-run caches are not charged to the first level.
-        for page in pages:
-            open_page(base, page)
+        # Warm up: every page once on every replica, so imports and first-run caches are not charged to
+        # the first level.
+        for base in web.replicas:
+            for page in pages:
+                open_page(base, page)
         for n in args.levels:
             training = min(n, args.training)
-            report = asyncio.run(run_level(base, pid, n, training, pages, args))
+            report = asyncio.run(run_level(web, n, training, pages, args))
             if not args.no_ttl_wait:
-                report.rss_after, report.held_after = after_ttl(base, pid, ttl, probe)
+                report.rss_after, report.held_after = after_ttl(web, ttl)
             reports.append(report)
             print(f"[{label}] {n} sessions: {len(report.errors)} errors, p95 {ms(percentile(report.change, 95))} ms",
                   file=sys.stderr, flush=True)
-    print(f"(server log: {log})", file=sys.stderr)
+    print(f"(server logs: {log_dir}/server-{name}-*.log)", file=sys.stderr)
     return reports
 
 
@@ -811,6 +862,9 @@ def main(argv: list[str] | None = None) -> int:
                              "without it (GRPO_RUN_SLOTS=0), side by side")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="environment variable for the server (repeatable), e.g. MALLOC_ARENA_MAX=2")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="server processes; more than 1 puts deploy/nginx.conf (Debian's nginx) in front of "
+                             "them, as docker-compose.yml does (each visitor sticks to one by its cookie)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pages", nargs="+", metavar="URL_PATH",
                         help="only these pages (URL paths; '' is the default page); sessions take them in turn")
@@ -821,29 +875,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if max(args.levels) > MAX_SESSIONS or min(args.levels) < 1:
         parser.error(f"levels must be between 1 and {MAX_SESSIONS}")
+    if not 1 <= args.replicas <= 8:
+        parser.error("--replicas must be between 1 and 8")
     args.max_seconds = min(args.max_seconds, MAX_SECONDS)
     # The whole bench is bounded: an alarm ends it (and its server, via the context managers) at the cap.
     signal.signal(signal.SIGALRM, _out_of_time)
     signal.alarm(int(args.max_seconds))
 
-    configs = {"config": [("as configured", [])],
-               "true": [("postScriptGC=true", ["--runner.postScriptGC", "true"])],
-               "false": [("postScriptGC=false", ["--runner.postScriptGC", "false"])]}
+    # Each configuration: (label, server flags, server environment).
+    configs = {"config": [("as configured", [], {})],
+               "true": [("postScriptGC=true", ["--runner.postScriptGC", "true"], {})],
+               "false": [("postScriptGC=false", ["--runner.postScriptGC", "false"], {})]}
     configs["both"] = configs["true"] + configs["false"]
     if args.run_slots == "both":
         args.post_script_gc = "slots"
-        configs["slots"] = [("one run at a time (run_slots)", []), ("runs all at once (GRPO_RUN_SLOTS=0)", [])]
+        configs["slots"] = [("one run at a time (run_slots)", [], {}),
+                            ("runs all at once (GRPO_RUN_SLOTS=0)", [], {"GRPO_RUN_SLOTS": "0"})]
     print(f"GRPO Explorer load bench: {os.cpu_count()} CPUs, levels {args.levels}, {args.changes} changes per "
           f"session, {args.training} training for {args.train_seconds:.0f}s, think "
-          f"{args.think_min}-{args.think_max}s, TTL wait {'off' if args.no_ttl_wait else 'on'}")
+          f"{args.think_min}-{args.think_max}s, TTL wait {'off' if args.no_ttl_wait else 'on'}, "
+          f"{args.replicas} server process{'es behind nginx' if args.replicas > 1 else ''}")
     results = {}
     with tempfile.TemporaryDirectory(prefix="grpo-load-") as tmp:
-        for label, extra in configs[args.post_script_gc]:
-            results[label] = run_config(label, extra, args, Path(tmp))
+        for label, extra, env in configs[args.post_script_gc]:
+            results[label] = run_config(label, extra, env, args, Path(tmp))
             print_report(label, results[label])
         if args.trivial:
             label = "trivial page (one slider, one small chart)"
-            trivial = run_config(label, configs[args.post_script_gc][0][1], args, Path(tmp), script=TRIVIAL_PAGE)
+            _, extra, env = configs[args.post_script_gc][0]
+            trivial = run_config(label, extra, env, args, Path(tmp), script=TRIVIAL_PAGE)
             print_report(label, trivial)
             print(f"\n== side by side: the app ({next(iter(results))}) / the trivial page, same run "
                   "(issue 11's target 3: 0 errors, p95 <= 250 ms and <= 4x the trivial page's)")
