@@ -10,8 +10,18 @@ import torch
 import charts
 from grpo_core.curves import clip_status, surrogate_curve, trust_region
 
-#: The ratio sweep drawn; dense enough that the kinks at the clip bounds look sharp.
-CURVE_POINTS = 801
+#: The ratio sweep's spacing: the sliders' step and the hover's two decimals. J is piecewise linear in r and
+#: its gradient piecewise constant, so a sweep through every kink (added exactly) draws them as they are;
+#: it was 801 points whatever the range, ~3x the spec to build, hash, send and draw (issue 11).
+CURVE_STEP = 0.01
+
+
+def ratio_sweep(x_max: float, kinks: tuple[float, ...]) -> torch.Tensor:
+    """``(R,)`` float32 ratios from 0 to ``x_max`` every :data:`CURVE_STEP`, with each kink inside the range
+    (the clip bounds, δ) added exactly, sorted, without repeats."""
+    grid = torch.arange(0, round(x_max / CURVE_STEP) + 1, dtype=torch.float64) * CURVE_STEP
+    inside = torch.tensor([k for k in kinks if 0 <= k <= x_max], dtype=torch.float64)
+    return torch.unique(torch.cat([grid, inside]).round(decimals=9)).to(torch.float32)
 
 
 # Bounded: an entry is ~90 KB (mostly the figure's spec), so the cache holds at most ~11 MB once a class has left.
@@ -22,7 +32,7 @@ def clip_view(epsilon: float, epsilon_high: float, delta: float | None, ratio: f
     ``cache_resource`` hands every session the same objects, which nothing changes once built."""
     low, high = trust_region(epsilon, epsilon_high)
     x_max = max(2.5, ratio + 0.25, (delta or 0) + 0.5)
-    ratios = torch.linspace(0.0, x_max, CURVE_POINTS)
+    ratios = ratio_sweep(x_max, (low, high) + ((delta,) if delta is not None else ()))
     magnitude = abs(advantage) if advantage != 0 else 1.0
     curves = {sign: surrogate_curve(ratios, sign * magnitude, epsilon=epsilon, epsilon_high=epsilon_high,
                                     delta=delta) for sign in (1, -1)}

@@ -32,9 +32,9 @@ import numpy as np  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import plotly.io as pio  # noqa: E402
 import plotly.tools  # noqa: E402
-import torch  # noqa: E402
 
 import charts  # noqa: E402
+import ratio_figures  # noqa: E402
 from grpo_core import reward_table as rt  # noqa: E402
 from grpo_core.curves import clip_status, surrogate_curve, trust_region  # noqa: E402
 from grpo_core.training import TrainConfig, Trainer  # noqa: E402
@@ -48,7 +48,7 @@ def send(figures) -> None:
 
 def cases(steps: int) -> dict:
     """Builders of the pages' figures, each returning a tuple of figures, with the pages' inputs."""
-    ratios = torch.linspace(0.0, 2.5, 801)
+    ratios = ratio_figures.ratio_sweep(2.5, trust_region(0.2, 0.2))
     curves = {s: surrogate_curve(ratios, float(s), epsilon=0.2, epsilon_high=0.2, delta=None) for s in (1, -1)}
     point = clip_status(1.5, 1.0, epsilon=0.2)
     trainer = Trainer(TrainConfig(seed=0, max_steps=10**6), device="cpu")

@@ -212,3 +212,25 @@ def test_when_is_r_not_one_names_its_causes_and_trls_defaults():
                   "vllm_importance_sampling_correction"):
         assert cause in text, cause
     assert "With TRL's defaults (β = 0, `num_iterations` = 1" in text and "neither the clip nor a KL term" in text
+
+
+@pytest.mark.parametrize("x_max, kinks", [(2.5, (0.8, 1.2)), (2.5, (0.877, 1.234)), (6.5, (0.0, 2.0, 6.0)),
+                                          (3.1, (0.8, 1.28, 2.65))])
+def test_ratio_sweep_passes_through_every_kink_no_wider_than_a_step(x_max, kinks):
+    import ratio_figures
+
+    r = ratio_figures.ratio_sweep(x_max, kinks).double().numpy()
+    assert r[0] == 0 and r[-1] == pytest.approx(x_max, abs=1e-6)
+    assert (np.diff(r) > 0).all() and np.diff(r).max() <= ratio_figures.CURVE_STEP + 1e-6
+    for kink in kinks:
+        assert np.abs(r - kink).min() < 1e-6, kink  # the corner is a drawn point, not cut across
+    assert len(r) <= round(x_max / ratio_figures.CURVE_STEP) + 1 + len(kinks)
+
+
+def test_curves_turn_exactly_at_an_off_grid_clip_bound():
+    at = open_page(clip_eps="0.123")
+    (objective,) = [t for t in traces(at, "clipped objective J(r)") if t["xaxis"] == "x"]
+    x, y = decode(objective["x"]), decode(objective["y"])
+    (at_bound,) = np.flatnonzero(np.abs(x - 1.123) < 1e-6)
+    assert y[at_bound] == pytest.approx(1.123, abs=1e-5)  # the top of the ramp, A = 1
+    assert (y[x > 1.123 + 1e-6] == pytest.approx(1.123, abs=1e-5))
