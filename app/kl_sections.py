@@ -123,22 +123,33 @@ def gradient_table(gradients) -> None:
         )
 
 
-def placement_table(beta: float) -> None:
-    """The notebook's four completions' advantages with the KL (k3) in the loss and in the reward, at ``beta``."""
+# β moves in steps of 0.01 over [0, 1]: every setting fits. Two grpo_loss calls were ~15% of a β change's
+# server time (py-spy), for a table a class asks for at the same few values.
+@st.cache_resource(max_entries=128, show_spinner=False)
+def placements(beta: float) -> tuple[pd.DataFrame, float, float]:
+    """The table's rows at ``beta`` and the loss with the KL in the loss and in the reward. Shared by every
+    session (``cache_resource``); nothing changes them once built."""
     inputs = {name: torch.tensor(values) for name, values in NOTEBOOK.items()}
-    placements = {
+    results = {
         place: grpo_loss(inputs["logp_new"], inputs["logp_old"], inputs["logp_ref"], inputs["rewards"],
                          beta=beta, kl_in=place, kl_estimator="k3")
         for place in ("loss", "reward")
     }
     kl_k3 = kl_estimate(inputs["logp_new"], inputs["logp_ref"], estimator="k3").numpy()
+    table = pd.DataFrame({
+        "reward": NOTEBOOK["rewards"],
+        "KL (k3)": kl_k3,
+        "A, KL in loss": results["loss"].advantages.reshape(-1).numpy(),
+        "A, KL in reward": results["reward"].advantages.reshape(-1).numpy(),
+    })
+    return table, results["loss"].loss.item(), results["reward"].loss.item()
+
+
+def placement_table(beta: float) -> None:
+    """The notebook's four completions' advantages with the KL (k3) in the loss and in the reward, at ``beta``."""
+    table, loss_in_loss, loss_in_reward = placements(beta)
     st.dataframe(
-        pd.DataFrame({
-            "reward": NOTEBOOK["rewards"],
-            "KL (k3)": kl_k3,
-            "A, KL in loss": placements["loss"].advantages.reshape(-1).numpy(),
-            "A, KL in reward": placements["reward"].advantages.reshape(-1).numpy(),
-        }),
+        table,
         hide_index=True, key="kl_placement_table",
         column_config={
             "KL (k3)": st.column_config.NumberColumn(format="%+.4f", help="k3 estimate of this completion's KL."),
@@ -149,6 +160,5 @@ def placement_table(beta: float) -> None:
         },
     )
     st.caption(
-        f"loss with KL in the loss: {placements['loss'].loss.item():.4f} · "
-        f"with KL in the reward: {placements['reward'].loss.item():.4f}"
+        f"loss with KL in the loss: {loss_in_loss:.4f} · with KL in the reward: {loss_in_reward:.4f}"
     )

@@ -2,7 +2,6 @@
 term goes (loss or reward)."""
 
 import streamlit as st
-import torch
 
 import classroom
 import kl_figures as kf
@@ -10,7 +9,7 @@ import kl_sections
 import questions
 import sections
 import urlstate
-from grpo_core.curves import MAX_SAMPLES, MAX_TRIALS, total_reward
+from grpo_core.curves import MAX_SAMPLES, MAX_TRIALS
 
 REWARD_RANGE = (-5.0, 5.0)
 KL_RANGE = (0.0, 20.0)
@@ -82,15 +81,15 @@ def penalty_section():
             "TRL's default use 0: no KL term at all. Also used by the loss-vs-reward demo below.",
         )
 
-    at_beta = total_reward(r_outcome, torch.tensor([beta]), torch.tensor(kls))[:, 0]
+    at_beta, figure = kf.reward_view(r_outcome, tuple(kls), beta)
 
     with chart:
-        st.plotly_chart(kf.reward_figure(r_outcome, tuple(kls), beta), key="kl_reward_chart", theme=None, config={"displaylogo": False})
+        st.plotly_chart(figure, key="kl_reward_chart", theme=None, config={"displaylogo": False})
         st.markdown(
             f"Each line is one completion's total reward as β grows from 0 to 1. The penalty is β·KL, so "
             f"a line falls faster the larger its KL. Where a line crosses 0 the penalty has eaten the whole "
             f"reward. At β = {beta:g}, the completions above get "
-            + ", ".join(f"**{v:.3f}**" for v in at_beta.tolist())
+            + ", ".join(f"**{v:.3f}**" for v in at_beta)
             + ": a completion that drifted far can end up worse than a wrong answer that stayed close."
         )
 
