@@ -293,6 +293,11 @@ class Session:
 def _initial_value(kind: str, proto):
     if kind == "slider":
         if proto.options:
+            # A select_slider set from session state or the URL carries its value as option text
+            # (raw_value), not as indices; missing it, the client would send an empty value, which the
+            # server reads as the first option (the training page's speed 1, not its 25).
+            if proto.set_value and proto.raw_value:
+                return list(proto.raw_value)
             return [proto.options[int(i)] for i in (proto.value if proto.set_value else proto.default)]
         return list(proto.value if proto.set_value else proto.default)
     if kind == "checkbox":

@@ -59,3 +59,21 @@ def test_load_bench_spreads_sessions_over_replicas_behind_nginx():
     (line,) = [line for line in result.stdout.splitlines() if "cores busy per replica" in line]
     busy = [float(x) for x in line.rsplit("cores busy per replica", 1)[1].split("/")]
     assert len(busy) == 2 and min(busy) >= 0.02, line
+
+
+def test_the_client_sends_a_select_sliders_value_as_the_server_drew_it():
+    """A select_slider set from session state arrives with its option text in ``raw_value``; a client that
+    read only the indices sent an empty value, which the server takes for the first option (the load
+    bench's trainers then played at speed 1, not the page's 25)."""
+    from streamlit.proto.Slider_pb2 import Slider
+
+    from bench.load import Widget, _initial_value, _write_state
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    drawn = Slider(options=["1", "2", "5", "10", "25", "max"], default=[0], set_value=True, raw_value=["25"])
+    assert _initial_value("slider", drawn) == ["25"]
+    by_index = Slider(options=["1", "2", "5"], default=[2])
+    assert _initial_value("slider", by_index) == ["5"]
+    entry = WidgetState()
+    _write_state(entry, "speed", Widget("slider", drawn, _initial_value("slider", drawn)))
+    assert list(entry.string_array_value.data) == ["25"]
