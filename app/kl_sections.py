@@ -123,8 +123,9 @@ def gradient_table(gradients) -> None:
         )
 
 
-# β moves in steps of 0.01 over [0, 1]: every setting fits. Two grpo_loss calls were ~15% of a β change's
-# server time (py-spy), for a table a class asks for at the same few values.
+# The slider moves β in steps of 0.01 over [0, 1], so its settings fit (a link may carry any β in range:
+# max_entries bounds the cache). Two grpo_loss calls were ~15% of a β change's server time (py-spy), for a
+# table a class asks for at the same few values.
 @st.cache_resource(max_entries=128, show_spinner=False)
 def placements(beta: float) -> tuple[pd.DataFrame, float, float]:
     """The table's rows at ``beta`` and the loss with the KL in the loss and in the reward. Shared by every

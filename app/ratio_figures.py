@@ -4,24 +4,28 @@ Defined here rather than in the page: a cached function defined in a page script
 rerun, and Streamlit hashes its source each time to find its cache (~1.5 ms a rerun, measured).
 """
 
+import math
+
 import streamlit as st
 import torch
 
 import charts
 from grpo_core.curves import clip_status, surrogate_curve, trust_region
 
-#: The ratio sweep's spacing: the sliders' step and the hover's two decimals. J is piecewise linear in r and
-#: its gradient piecewise constant, so a sweep through every kink (added exactly) draws them as they are;
-#: it was 801 points whatever the range, ~3x the spec to build, hash, send and draw (issue 11).
+#: The ratio sweep's spacing: the sliders' step and the hover's two decimals. J is piecewise linear in r, so
+#: a sweep through every kink (each added exactly) draws its corners where they are; the gradient's jumps
+#: are drawn as steps at most one spacing wide. It was 801 points whatever the range: ~3x the spec to
+#: build, hash, send and draw (issue 11).
 CURVE_STEP = 0.01
 
 
 def ratio_sweep(x_max: float, kinks: tuple[float, ...]) -> torch.Tensor:
-    """``(R,)`` float32 ratios from 0 to ``x_max`` every :data:`CURVE_STEP`, with each kink inside the range
-    (the clip bounds, δ) added exactly, sorted, without repeats."""
-    grid = torch.arange(0, round(x_max / CURVE_STEP) + 1, dtype=torch.float64) * CURVE_STEP
-    inside = torch.tensor([k for k in kinks if 0 <= k <= x_max], dtype=torch.float64)
-    return torch.unique(torch.cat([grid, inside]).round(decimals=9)).to(torch.float32)
+    """``(R,)`` float32 ratios from 0 to ``x_max`` (both included) every :data:`CURVE_STEP`, with each kink
+    inside the range (the clip bounds, δ) added exactly, sorted, without repeats."""
+    steps = math.floor(x_max / CURVE_STEP + 1e-9)
+    grid = torch.arange(0, steps + 1, dtype=torch.float64) * CURVE_STEP
+    extra = torch.tensor([k for k in (*kinks, x_max) if 0 <= k <= x_max], dtype=torch.float64)
+    return torch.unique(torch.cat([grid, extra]).round(decimals=9).to(torch.float32))
 
 
 # Bounded: an entry is ~90 KB (mostly the figure's spec), so the cache holds at most ~11 MB once a class has left.

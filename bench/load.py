@@ -49,6 +49,7 @@ import math
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -682,6 +683,7 @@ class LevelReport:
     machine_cpu: float = 0.0  # CPU seconds every process on the machine used during the level
     replica_cpu: list[float] = dataclasses.field(default_factory=list)  # the server CPU seconds, per replica
     steal: float = 0.0  # CPU seconds the hypervisor gave other guests during the level (part of machine_cpu)
+    sessions_per_replica: list[int] = dataclasses.field(default_factory=list)  # behind nginx: this level's, each
     trainer_rates: list[float] = dataclasses.field(default_factory=list)  # refreshes/s of each trainer
     others_change: list[float] = dataclasses.field(default_factory=list)  # changes of the visitors not training
 
@@ -696,6 +698,8 @@ async def run_level(web: Site, n: int, training: int, pages: list[str], args) ->
         plans.append(Plan(page, 0 if trains else args.changes, args.train_seconds if trains else 0.0))
     hold = asyncio.Event()
     stats = [SessionStats() for _ in plans]
+    # Behind nginx: how many of this level's sessions each replica holds (its AppSessions now minus before).
+    held_before = [sessions_held(probe, 10)[0] for probe in web.probes] if len(web.probes) > 1 else []
     with RssSampler(web.pids) as rss:
         before = rss.now()
         cpu_replicas = [_cpu([p]) for p in rss.processes]
@@ -716,6 +720,7 @@ async def run_level(web: Site, n: int, training: int, pages: list[str], args) ->
         machine_now = _machine_cpu()
         machine_cpu, steal = machine_now[0] - cpu_machine[0], machine_now[1] - cpu_machine[1]
         loaded = rss.now()
+        per_replica = [sessions_held(probe, 10)[0] - before_n for probe, before_n in zip(web.probes, held_before)]
         hold.set()
         results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
         peak = rss.peak
@@ -726,6 +731,7 @@ async def run_level(web: Site, n: int, training: int, pages: list[str], args) ->
                        [x for s in stats for x in s.change_seconds], [x for s in stats for x in s.open_seconds],
                        [x for s in stats for x in s.tick_seconds], sum(s.ticks_sent for s in stats),
                        before, loaded, peak, None, seconds, server_cpu=server_cpu, client_cpu=client_cpu, machine_cpu=machine_cpu, steal=steal, replica_cpu=replica_cpu,
+                       sessions_per_replica=per_replica,
                        trainer_rates=[s.refreshes_per_s for s in stats if s.refreshes_per_s is not None],
                        others_change=[x for s, p in zip(stats, plans) if not p.train_seconds for x in s.change_seconds])
 
@@ -797,6 +803,7 @@ def print_report(label: str, reports: list[LevelReport]) -> None:
         print(f"   [{r.sessions}] offered {runs / r.seconds:.1f} runs/s ({len(r.change)} changes, {len(r.opened)} opens, "
               f"{r.ticks_sent} training ticks) in {r.seconds:.1f}s; server CPU {1000 * r.server_cpu / max(1, runs):.0f} ms "
               f"per run on average; stolen by the hypervisor {r.steal / r.seconds:.2f} cores" + ("; cores busy per replica " + " / ".join(f"{c / r.seconds:.2f}" for c in r.replica_cpu)
+                                        + "; sessions per replica " + " / ".join(str(n) for n in r.sessions_per_replica)
                                        if len(r.replica_cpu) > 1 else ""))
     for r in reports:
         if r.trainer_rates:
@@ -882,6 +889,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"levels must be between 1 and {MAX_SESSIONS}")
     if not 1 <= args.replicas <= 8:
         parser.error("--replicas must be between 1 and 8")
+    if args.replicas > 1 and not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        parser.error("--replicas > 1 needs Debian's nginx in front of them (apt-get install -y nginx)")
     args.max_seconds = min(args.max_seconds, MAX_SECONDS)
     # The whole bench is bounded: an alarm ends it (and its server, via the context managers) at the cap.
     signal.signal(signal.SIGALRM, _out_of_time)

@@ -46,34 +46,16 @@ def test_load_bench_spreads_sessions_over_replicas_behind_nginx():
 
     nginx_binary()  # skips on a machine without nginx; fails under CI=true
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "load.py"), "--levels", "12", "--training", "0", "--changes", "2",
+        [sys.executable, str(ROOT / "bench" / "load.py"), "--levels", "20", "--training", "0", "--changes", "2",
          "--think-min", "0.1", "--think-max", "0.3", "--no-ttl-wait", "--pages", "ratio-clipping",
          "--replicas", "2", "--max-seconds", "240"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 server processes behind nginx" in result.stdout
-    rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("12 ")]
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("20 ")]
     assert rows and rows[0][2] == "0", result.stdout
-    # Each visitor's cookie picks its replica: 12 random ones leave a replica idle once in 2,048 runs, and
-    # an idle replica's event loop alone stays near 0.00 cores.
-    (line,) = [line for line in result.stdout.splitlines() if "cores busy per replica" in line]
-    busy = [float(x) for x in line.rsplit("cores busy per replica", 1)[1].split("/")]
-    assert len(busy) == 2 and min(busy) >= 0.02, line
-
-
-def test_the_client_sends_a_select_sliders_value_as_the_server_drew_it():
-    """A select_slider set from session state arrives with its option text in ``raw_value``; a client that
-    read only the indices sent an empty value, which the server takes for the first option (the load
-    bench's trainers then played at speed 1, not the page's 25)."""
-    from streamlit.proto.Slider_pb2 import Slider
-
-    from bench.load import Widget, _initial_value, _write_state
-    from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-    drawn = Slider(options=["1", "2", "5", "10", "25", "max"], default=[0], set_value=True, raw_value=["25"])
-    assert _initial_value("slider", drawn) == ["25"]
-    by_index = Slider(options=["1", "2", "5"], default=[2])
-    assert _initial_value("slider", by_index) == ["5"]
-    entry = WidgetState()
-    _write_state(entry, "speed", Widget("slider", drawn, _initial_value("slider", drawn)))
-    assert list(entry.string_array_value.data) == ["25"]
+    # Each visitor's random cookie picks its replica: all 20 on one of two happens once in ~500,000 runs
+    # (without the cookie, every loopback visitor hashes to the same replica).
+    (line,) = [line for line in result.stdout.splitlines() if "sessions per replica" in line]
+    held = [int(x) for x in line.rsplit("sessions per replica", 1)[1].split("/")]
+    assert len(held) == 2 and sum(held) == 20 and min(held) >= 1, line

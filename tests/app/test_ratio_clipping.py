@@ -215,16 +215,26 @@ def test_when_is_r_not_one_names_its_causes_and_trls_defaults():
 
 
 @pytest.mark.parametrize("x_max, kinks", [(2.5, (0.8, 1.2)), (2.5, (0.877, 1.234)), (6.5, (0.0, 2.0, 6.0)),
-                                          (3.1, (0.8, 1.28, 2.65))])
-def test_ratio_sweep_passes_through_every_kink_no_wider_than_a_step(x_max, kinks):
+                                          (3.1, (0.8, 1.28, 2.65)), (2.507, (0.8, 1.2)), (2.75, (0.8, 1.2, 3.0))])
+def test_ratio_sweep_spans_the_axis_through_every_kink_no_wider_than_a_step(x_max, kinks):
     import ratio_figures
 
     r = ratio_figures.ratio_sweep(x_max, kinks).double().numpy()
-    assert r[0] == 0 and r[-1] == pytest.approx(x_max, abs=1e-6)
+    assert r[0] == 0 and r[-1] == pytest.approx(x_max, abs=1e-6)  # the curve reaches the axis' end, not past it
     assert (np.diff(r) > 0).all() and np.diff(r).max() <= ratio_figures.CURVE_STEP + 1e-6
     for kink in kinks:
-        assert np.abs(r - kink).min() < 1e-6, kink  # the corner is a drawn point, not cut across
-    assert len(r) <= round(x_max / ratio_figures.CURVE_STEP) + 1 + len(kinks)
+        if kink <= x_max:
+            assert np.abs(r - kink).min() < 1e-6, kink  # the corner is a drawn point, not cut across
+        else:
+            assert r.max() <= x_max + 1e-6  # a kink past the axis adds nothing
+
+
+def test_ratio_sweep_without_kinks_is_the_grid_and_far_smaller_than_before():
+    import ratio_figures
+
+    assert len(ratio_figures.ratio_sweep(2.5, ())) == 251  # 0, 0.01, ..., 2.5 (it was 801 points)
+    assert len(ratio_figures.ratio_sweep(2.5, (0.8, 1.2))) == 251  # kinks on the grid add no point
+    assert len(ratio_figures.ratio_sweep(2.5, (0.877,))) == 252
 
 
 def test_curves_turn_exactly_at_an_off_grid_clip_bound():
