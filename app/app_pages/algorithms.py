@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 import algorithm_figures as af
@@ -184,7 +185,7 @@ def batch_section(algos: list, names: tuple, yours: str, link_batch) -> None:
         frame[f"Σ|∂L/∂log π| · {algo.name}"] = results[algo.name].weight.tolist()
     st.markdown("**Each completion's total weight in the gradient**: Σ over its tokens of |∂L/∂log π| (the absolute "
                 "per-token gradient of the loss, summed), next to its advantage A.")
-    st.dataframe(pd.DataFrame(frame), hide_index=True, width="stretch", column_config={
+    st.dataframe(pa.table(frame), hide_index=True, width="stretch", column_config={  # Arrow: app/kl_sections.py says why
         k: st.column_config.NumberColumn(k, format="%.4f") for k in frame if k.startswith(("A ·", "Σ"))})
 
     inspector_section(batch, results, algos)
