@@ -32,6 +32,7 @@ from typing import Any
 import streamlit as st
 
 import charts
+import run_slots
 import urlstate
 
 HIDE, LOCK, PRESENT = "hide", "lock", "present"
@@ -157,7 +158,8 @@ class Classroom:
             for key in (BUILDER_HIDE, BUILDER_LOCK, BUILDER_PRESENT):
                 st.session_state.pop(key, None)
             state.builder_page = page.url_path
-        _builder(page, list(known), self)
+        with st.sidebar:  # a fragment draws in the container it is called in (st.sidebar itself is refused)
+            _builder(page, list(known), self)
         state.full_run = False
 
 
@@ -190,6 +192,12 @@ def link(page, query: dict[str, list[str]], hide: list[str], lock: list[str], pr
     return address + ("?" + urllib.parse.urlencode(params, safe=",") if params else "")
 
 
+# A fragment: what the builder's controls pick (hide, lock, presenter mode) goes only into the link it shows,
+# so a pick reruns the builder alone, not the page under it (a whole page's rerun was 20-40 ms of the
+# server's time, bench/load.py's per-control figures). Its arguments are the last full run's, which are
+# current: the page's controls, and the page itself, change only with a full run.
+@st.fragment
+@run_slots.one_at_a_time
 def _builder(page, names: list[str], room: Classroom) -> None:
     checked = urlstate.validate_params({
         BUILDER_HIDE: urlstate.subset_of(*names, max_count=len(names)),
@@ -197,7 +205,7 @@ def _builder(page, names: list[str], room: Classroom) -> None:
         BUILDER_PRESENT: urlstate.boolean(),
     }, notice=False)
     # Keyed and rerun on toggle: while it is open, a section's change reruns the whole page (app/sections.py).
-    builder = st.sidebar.expander("Link for my class", icon=":material/school:", expanded=bool(checked.dropped),
+    builder = st.expander("Link for my class", icon=":material/school:", expanded=bool(checked.dropped),
                                   key=BUILDER_OPEN, on_change="rerun")
     _session().builder_open = builder.open
     with builder:

@@ -90,3 +90,29 @@ def test_a_section_rerun_shows_what_a_whole_rerun_shows(server, page):
     assert not problems, "\n".join(problems)
     if in_sections:  # (a data editor or a button in a section is checked in tests/test_sections_kl_rewards.py)
         assert changed > 0, f"{page}: no control change reran a section alone"
+
+
+def test_the_class_link_builders_picks_rerun_the_builder_alone(server):
+    """Presenter mode, hide and lock go only into the link the builder writes: a browser sends their change
+    as the builder fragment's rerun, which draws the builder (a few elements), not the page under it."""
+    from bench.load import Session, _query_text
+
+    async def go():
+        session = Session(server, random.Random(0), record=True)
+        await session.connect()
+        try:
+            opened = await session.run(page="ratio-clipping")
+            present = next(w for widget_id, w in session.widgets.items() if widget_id.endswith("-cl_present"))
+            assert present.fragment_id, "the builder is not a fragment: its change reruns the whole page"
+            present.value = True
+            session.query[present.query_key] = _query_text(True)
+            result = await session.change(present)
+            return opened, result
+        finally:
+            await session.close()
+
+    opened, result = asyncio.run(go())
+    assert not result.exceptions and result.status == 3, (result.status, result.exceptions)
+    assert result.elements < 15 < opened.elements, (result.elements, opened.elements)
+    assert all(path[0] == SIDEBAR for path, _ in result.drawn)  # nothing of the page itself was redrawn
+    assert any(b"present=1" in element for _, element in result.drawn)  # the link now says so
