@@ -75,7 +75,7 @@ class _SessionState:
     shown: dict[str, None] = field(default_factory=dict)  # names of this run, in page order (an ordered set)
     seen: dict[str, dict[str, None]] = field(default_factory=dict)  # per page: every name shown this session
     builder_page: str | None = None  # the page the builder's choices were made on
-    builder_open: bool = False  # as of the last full run: the builder lists the page's whole address
+    builder_open: bool = False  # as of the builder's last run: it lists the page's whole address
     full_run: bool = False  # between begin() and finish(): a run of the whole page, not a section's alone
 
 
@@ -101,7 +101,7 @@ def in_full_run() -> bool:
 
 
 def builder_open() -> bool:
-    """Whether "Link for my class" was open at the last full run."""
+    """Whether "Link for my class" was open at its last run (a full run, or its own fragment's on a toggle)."""
     return _session().builder_open
 
 

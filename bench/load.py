@@ -49,7 +49,6 @@ import math
 import os
 import random
 import re
-import shutil
 import signal
 import statistics
 import sys
@@ -62,6 +61,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.nginx_support import find_nginx, nginx_proxy  # noqa: E402
 from tests.support import streamlit_server  # noqa: E402  (one way to start and stop the server)
 
 #: The floor a page is compared with (--trivial): one slider and one small Plotly chart.
@@ -583,8 +583,6 @@ def site(extra_args: list[str], log_dir: Path, name: str, env: dict[str, str], s
             probes.append(probe)
         front = bases[0]
         if replicas > 1:
-            from tests.nginx_support import nginx_proxy
-
             front = stack.enter_context(nginx_proxy(log_dir / f"nginx-{name}",
                                                     [urllib.parse.urlsplit(b).netloc for b in bases]))
         yield Site(front, bases, pids, probes)
@@ -889,12 +887,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"levels must be between 1 and {MAX_SESSIONS}")
     if not 1 <= args.replicas <= 8:
         parser.error("--replicas must be between 1 and 8")
-    if args.replicas > 1 and not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+    if args.replicas > 1 and find_nginx() is None:
         parser.error("--replicas > 1 needs Debian's nginx in front of them (apt-get install -y nginx)")
     args.max_seconds = min(args.max_seconds, MAX_SECONDS)
     # The whole bench is bounded: an alarm ends it (and its server, via the context managers) at the cap.
     signal.signal(signal.SIGALRM, _out_of_time)
     signal.alarm(int(args.max_seconds))
+    # A `timeout` or Ctrl-C from outside unwinds the same way, so the servers (own process groups) stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     # Each configuration: (label, server flags, server environment).
     configs = {"config": [("as configured", [], {})],

@@ -22,8 +22,13 @@ NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf"
 PLACEHOLDERS = ("NGINX_PORT", "GRPO_APP_ADDR")
 
 
+def find_nginx() -> str | None:
+    """Debian's nginx, on PATH or where the package puts it (root's PATH may lack /usr/sbin); None if absent."""
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    found = find_nginx()
     require(found is not None, "no nginx on PATH (apt-get install -y nginx)")
     return found
 
