@@ -59,3 +59,83 @@ def test_load_bench_spreads_sessions_over_replicas_behind_nginx():
     (line,) = [line for line in result.stdout.splitlines() if "sessions per replica" in line]
     held = [int(x) for x in line.rsplit("sessions per replica", 1)[1].split("/")]
     assert len(held) == 2 and sum(held) == 20 and min(held) >= 1, line
+
+
+def test_the_client_sends_a_select_sliders_value_as_the_server_drew_it():
+    """A select_slider set from session state arrives with its option text in ``raw_value``; a client that
+    read only the indices sent an empty value, which the server takes for the first option (the load
+    bench's trainers then played at speed 1, not the page's 25)."""
+    from streamlit.proto.Slider_pb2 import Slider
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    from bench.load import Widget, _initial_value, _write_state
+
+    drawn = Slider(options=["1", "2", "5", "10", "25", "max"], default=[0], set_value=True, raw_value=["25"])
+    assert _initial_value("slider", drawn) == ["25"]
+    by_index = Slider(options=["1", "2", "5"], default=[2])
+    assert _initial_value("slider", by_index) == ["5"]
+    entry = WidgetState()
+    _write_state(entry, "speed", Widget("slider", drawn, _initial_value("slider", drawn)))
+    assert list(entry.string_array_value.data) == ["25"]
+
+
+SLOW_TIMER_PAGE = '''import time
+import streamlit as st
+
+@st.fragment(run_every=0.2)
+def refresh():
+    started = time.perf_counter()
+    while time.perf_counter() - started < 0.3:  # each run outlasts the timer's interval
+        pass
+    st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+    st.write(f"runs {st.session_state['runs']}")
+
+refresh()
+'''
+
+
+@pytest.mark.slow
+def test_a_timer_tick_that_lands_mid_run_cuts_the_run_off_before_it_draws(tmp_path):
+    """What bench/load.py's trainers and app/live_timing.py rest on (Streamlit 1.67, checked 2026-12-03): a
+    timer tick that arrives while its fragment runs does not wait for it. The run is stopped for the rerun
+    at its next Streamlit call: its computing is done, but what it would have drawn is never sent. So a
+    refresh counts only if it finished before the next tick, and the interval must outlast a refresh.
+    Ticks every 0.1 s into runs that compute 0.3 s and then draw: only the run after the last tick draws."""
+    import asyncio
+    import collections
+    import contextlib
+    import random
+    import time
+
+    from bench.load import Session
+    from tests.support import streamlit_server
+
+    page = tmp_path / "slow_timer.py"
+    page.write_text(SLOW_TIMER_PAGE)
+
+    async def tick_for(base: str, seconds: float) -> tuple[collections.Counter, int]:
+        session = Session(base, random.Random(0))
+        await session.connect()
+        await session.run()
+        fragment_id = next(iter(session.auto_rerun))
+        statuses, sent, started = collections.Counter(), 0, time.perf_counter()
+
+        async def collect(wait: float) -> None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                while True:
+                    statuses[await asyncio.wait_for(session.finished.get(), wait)] += 1
+
+        while time.perf_counter() - started < seconds:
+            await session.send(fragment_id=fragment_id)
+            sent += 1
+            await collect(0.1)
+        await collect(1.5)
+        await session.close()
+        return statuses, sent
+
+    with streamlit_server(script=page) as (base, _proc):
+        statuses, sent = asyncio.run(tick_for(base, 3.0))
+    assert sent >= 20, sent
+    # about 10 runs computed back to back: all but the last stopped for the next tick (status 2), which
+    # answered every tick that came meanwhile; only the last finished and drew (status 3)
+    assert statuses[2] >= 5 and statuses[3] <= 2, statuses
