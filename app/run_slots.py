@@ -16,9 +16,23 @@ import os
 import threading
 from collections.abc import Iterator
 
+def slots_setting(text: str | None) -> int:
+    """``GRPO_RUN_SLOTS`` read: unset or empty is 1; a whole number 0 to 64, else a ValueError that names
+    the setting (an operator's typo stops the server at start with this sentence, not a bare traceback)."""
+    if text is None or not text.strip():
+        return 1
+    try:
+        slots = int(text.strip())
+    except ValueError:
+        slots = -1
+    if not 0 <= slots <= 64:
+        raise ValueError(f"GRPO_RUN_SLOTS must be a whole number from 0 (no gate) to 64; got {text!r}")
+    return slots
+
+
 #: How many runs compute at once; a run nested in another (a page's section in its full run) reuses its slot.
 #: ``GRPO_RUN_SLOTS=0`` turns the gate off (``bench/load.py --run-slots both`` measures with and without it).
-SLOTS = int(os.environ.get("GRPO_RUN_SLOTS", "1") or 1)
+SLOTS = slots_setting(os.environ.get("GRPO_RUN_SLOTS"))
 _slots = threading.BoundedSemaphore(SLOTS) if SLOTS > 0 else None
 _held = threading.local()
 

@@ -6,6 +6,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from tests import page_catalog as pc
 
 sys.path.insert(0, str(pc.APP_DIR))
@@ -68,3 +70,14 @@ def test_a_nested_run_reuses_its_threads_slot_and_an_exception_frees_it():
     other.start()
     assert got.wait(5), "the slot was not freed after the exception"
     other.join(5)
+
+
+@pytest.mark.parametrize("text, slots", [(None, 1), ("", 1), (" 2 ", 2), ("0", 0), ("64", 64)])
+def test_the_run_slots_setting_reads_a_whole_number(text, slots):
+    assert run_slots.slots_setting(text) == slots
+
+
+@pytest.mark.parametrize("text", ["two", "1.5", "-1", "65", "1e3"])
+def test_a_run_slots_setting_that_is_not_a_whole_number_in_range_names_the_setting(text):
+    with pytest.raises(ValueError, match=r"GRPO_RUN_SLOTS must be a whole number from 0 \(no gate\) to 64"):
+        run_slots.slots_setting(text)
