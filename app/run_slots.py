@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Iterator
 
+
 def slots_setting(text: str | None) -> int:
     """``GRPO_RUN_SLOTS`` read: unset or empty is 1; a whole number 0 to 64, else a ValueError that names
     the setting (an operator's typo stops the server at start with this sentence, not a bare traceback)."""
