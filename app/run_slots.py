@@ -23,7 +23,7 @@ def slots_setting(text: str | None) -> int:
     if text is None or not text.strip():
         return 1
     try:
-        slots = int(text.strip())
+        slots = int(text)  # surrounding spaces allowed, as int() allows them
     except ValueError:
         slots = -1
     if not 0 <= slots <= 64:

@@ -1,8 +1,13 @@
 """bench/load.py still runs end to end (a tiny level, no TTL wait): a broken load bench fails CI, not the
 next person who needs the figures. The full run (10/25/50 sessions) stays a benchmark run by hand."""
 
+import asyncio
+import collections
+import contextlib
+import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,15 +103,10 @@ refresh()
 def test_a_timer_tick_that_lands_mid_run_cuts_the_run_off_before_it_draws(tmp_path):
     """What bench/load.py's trainers and app/live_timing.py rest on (Streamlit 1.67, checked 2026-12-03): a
     timer tick that arrives while its fragment runs does not wait for it. The run is stopped for the rerun
-    at its next Streamlit call: its computing is done, but what it would have drawn is never sent. So a
-    refresh counts only if it finished before the next tick, and the interval must outlast a refresh.
-    Ticks every 0.1 s into runs that compute 0.3 s and then draw: only the run after the last tick draws."""
-    import asyncio
-    import collections
-    import contextlib
-    import random
-    import time
-
+    at its next Streamlit call: its computing is done, but nothing it would have drawn from there on is
+    sent. So a refresh counts only if it finished before the next tick, and the interval must outlast a
+    refresh. Ticks every 0.1 s into runs that compute 0.3 s and then draw: the runs end stopped (status
+    2), not finished (status 3), all but the one after the last tick."""
     from bench.load import Session
     from tests.support import streamlit_server
 
