@@ -41,20 +41,24 @@ def cluster(tmp_path_factory):
         yield url, replicas
 
 
-def ws_connections(port: int, proc) -> int:
-    """Established TCP connections into a replica's listening port (nginx's upstream sockets)."""
+def ws_connections(port: int, proc) -> set[tuple]:
+    """Established TCP connections into a replica's listening port (nginx's upstream sockets), each named by
+    its far end (nginx's ephemeral address), so that a new connection is told from one still closing."""
     try:
         conns = psutil.Process(proc.pid).net_connections(kind="tcp")
     except psutil.NoSuchProcess:
-        return 0
-    return sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+        return set()
+    return {tuple(c.raddr) for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port}
 
 
-def serving_replica(replicas, baseline: list[int], timeout: float = 10.0) -> int:
-    """Index of the replica that gained a connection over ``baseline``."""
+def serving_replica(replicas, baseline: list[set[tuple]], timeout: float = 10.0) -> int:
+    """Index of the replica that holds a connection not in ``baseline``.
+
+    Counting connections is not enough: the previous visitor's socket may still be closing on the same
+    replica while the new one opens, and the count stays the same."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        gained = [i for i, (port, proc) in enumerate(replicas) if ws_connections(port, proc) > baseline[i]]
+        gained = [i for i, (port, proc) in enumerate(replicas) if ws_connections(port, proc) - baseline[i]]
         if len(gained) == 1:
             return gained[0]
         time.sleep(0.05)
@@ -159,9 +163,9 @@ def test_browser_keeps_its_view_when_its_replica_is_killed(cluster):
 
         # The page reconnects through nginx on its own, to the survivor, and shows the same value.
         deadline = time.monotonic() + 45
-        while ws_connections(*replicas[survivor]) <= survivor_baseline and time.monotonic() < deadline:
+        while not ws_connections(*replicas[survivor]) - survivor_baseline and time.monotonic() < deadline:
             page.wait_for_timeout(250)
-        assert ws_connections(*replicas[survivor]) > survivor_baseline, "the browser did not reconnect"
+        assert ws_connections(*replicas[survivor]) - survivor_baseline, "the browser did not reconnect"
         wait_app_idle(page)
         assert _shown_value(page) == chosen
 
