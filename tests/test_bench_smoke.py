@@ -19,7 +19,7 @@ NOISE = ("missing ScriptRunContext", "No runtime found, using MemoryCacheStorage
 
 
 def run_bench(*args: str, timeout: float = 300) -> str:
-    """Run a bench; return its stdout, after checking it printed none of the known noise."""
+    """Run a bench; return its stdout, after checking it exited 0 and printed none of the known noise."""
     result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     # what the bench printed on its way out, so that a failure on a CI machine can be read from its log
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}"
