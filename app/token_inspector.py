@@ -296,8 +296,12 @@ def _explain_panel(event, grid: _Grid, *, key: str) -> None:
     clicked = cells[points[0]["point_index"]] if points and 0 <= points[0]["point_index"] < len(cells) else None
     if clicked is not None and st.session_state.get(f"{key}_clicked") != clicked:
         st.session_state[key] = st.session_state[f"{key}_clicked"] = clicked  # a new click moves the list too
-    if st.session_state.get(key) not in cells:  # another group or update: its first clipped token, else its first
-        st.session_state[key] = next((c for c in cells if side[c[0]][c[1]]), cells[0])
+    # The inspector's own pick (the first clipped token, else the first) follows the group and the update; a
+    # token the user picked stays while they step through the updates, to watch its ratio move.
+    auto = next((c for c in cells if side[c[0]][c[1]]), cells[0])
+    if st.session_state.get(key) not in cells or st.session_state.get(key) == st.session_state.get(f"{key}_auto"):
+        st.session_state[key] = auto
+    st.session_state[f"{key}_auto"] = auto
 
     row, position = st.selectbox(
         "Explain token", cells, format_func=grid.names.__getitem__, key=key, disabled=classroom.locked(key),

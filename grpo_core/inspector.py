@@ -104,7 +104,8 @@ class TokenTable:
     Attributes:
         quantities: the :data:`QUANTITIES` names in ``values[..., :Q]`` (``entropy`` only where it is known).
         values: ``(N, T, Q + 8)``: each quantity (:func:`token_values`, ``-0`` made ``0``), then the
-            :data:`SENTENCE_FIELDS` (flags as 0/1), in the dtype of the terms.
+            :data:`SENTENCE_FIELDS` (flags as 0/1), in the dtype of the terms, on the CPU (whatever the
+            terms' device).
         advantages: ``(N,)`` each completion's advantage.
         finite: ``(N,)`` bool, whether all of a row's numbers are finite (a diverged step's are not).
     """
@@ -135,13 +136,16 @@ def token_table(terms: LossTerms, entropy: torch.Tensor | None = None) -> TokenT
     """The :class:`TokenTable` of ``terms`` (and ``entropy`` ``(N, T)``, where known)."""
     shape = terms.mask.shape
     names = tuple(n for n in QUANTITIES.names() if entropy is not None or n != "entropy")
-    flat = terms.flat if terms.flat is not None else torch.zeros(shape, dtype=torch.bool)
+    flat = terms.flat if terms.flat is not None else torch.zeros(shape, dtype=torch.bool, device=terms.mask.device)
     dtype = terms.ratio.dtype
     fields = (terms.mask, terms.ratio, terms.grad_kl, terms.policy_weight, terms.clipped_high, terms.clipped_low,
               flat, terms.grad_policy)
     columns = [*(token_values(terms, name, entropy) for name in names), *fields]
     values = torch.stack([c.expand(shape).to(dtype) for c in columns], dim=-1) + 0.0  # + 0.0: -0.0 becomes 0.0
-    return TokenTable(names, values, terms.advantages[:, 0].to(dtype), values.isfinite().flatten(1).all(dim=1))
+    # On the CPU, copied once: the table is read for display, group by group, and a read of a CUDA tensor
+    # would wait for the GPU each time.
+    values, advantages = values.cpu(), terms.advantages[:, 0].to(dtype).cpu()
+    return TokenTable(names, values, advantages, values.isfinite().flatten(1).all(dim=1))
 
 
 def explain_token(terms: LossTerms, row: int, position: int, *, epsilon: float, epsilon_high: float | None,

@@ -84,24 +84,28 @@ def test_token_table_reads_each_rows_quantities_sentence_fields_and_points(step)
     update = step.num_updates - 1
     terms, entropy = step.inspect(update), step.entropy(update)
     table = token_table(terms, entropy)
+    # read() hands back Python lists (on the CPU); the terms stay on the trainer's device (CUDA where there is one).
     assert table.quantities == tuple(QUANTITIES.names())
     rows = list(range(terms.mask.shape[0]))[::-1][:5]  # any order: the inspector sorts rows by reward
     shown, fields, advantages, finite = table.read(rows)
     assert finite
     for name in QUANTITIES.names():
         torch.testing.assert_close(torch.tensor(shown[name], dtype=torch.float64),
-                                   token_values(terms, name, entropy)[rows].double())
+                                   token_values(terms, name, entropy)[rows].double(), check_device=False)
     fields = torch.tensor(fields, dtype=torch.float64)
     assert fields.shape == (len(rows), terms.mask.shape[1], len(SENTENCE_FIELDS))
-    torch.testing.assert_close(fields[..., SENTENCE_FIELDS.index("mask")], terms.mask[rows].double())
+    torch.testing.assert_close(fields[..., SENTENCE_FIELDS.index("mask")], terms.mask[rows].double(),
+                               check_device=False)
     torch.testing.assert_close(fields[..., SENTENCE_FIELDS.index("clipped_high")],
-                               terms.clipped_high.expand_as(terms.mask)[rows].double())
-    torch.testing.assert_close(torch.tensor(advantages, dtype=torch.float64), terms.advantages[rows, 0].double())
+                               terms.clipped_high.expand_as(terms.mask)[rows].double(), check_device=False)
+    torch.testing.assert_close(torch.tensor(advantages, dtype=torch.float64), terms.advantages[rows, 0].double(),
+                               check_device=False)
     points = table.points(rows)  # the real tokens, row by row: one line each, as the hover trace's points
     real = terms.mask[rows] > 0
+    assert points.device.type == "cpu"
     assert points.shape == (int(real.sum()), len(QUANTITIES))
     torch.testing.assert_close(points[:, table.quantities.index("grad")].double(),
-                               token_values(terms, "grad", entropy)[rows][real].double())
+                               token_values(terms, "grad", entropy)[rows][real].double(), check_device=False)
 
 
 def test_token_table_says_which_rows_are_not_finite(step):

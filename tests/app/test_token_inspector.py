@@ -115,6 +115,39 @@ def test_the_click_trace_has_one_point_per_real_token_in_row_major_order():
     assert len(picker.options) == len(real)
 
 
+def _cells_and_clipped(step, group: int, update: int) -> tuple[list, list]:
+    """The explain list's cells ``(i, t)`` of ``group`` (0-based), rows sorted by reward as the grid shows
+    them, and those of the cells whose token was clipped at ``update`` (1-based)."""
+    terms, g = step.inspect(update - 1), len(step.groups[0].rewards)
+    rewards = step._rewards.reshape(-1).tolist()
+    rows = sorted(range(group * g, group * g + g), key=lambda r: -rewards[r])
+    lengths = terms.mask.sum(dim=-1).int().tolist()
+    cells = [(i, t) for i, row in enumerate(rows) for t in range(lengths[row])]
+    side = (terms.clipped_high.expand_as(terms.mask).int() - terms.clipped_low.expand_as(terms.mask).int()).tolist()
+    return cells, [c for c in cells if side[rows[c[0]]][c[1]]]
+
+
+def test_the_explain_list_follows_the_update_until_the_user_picks_a_token():
+    at = open_inspector()
+    step = at.session_state.step
+    # a group whose first clipped token is not its first token, so that opening on either can be told apart
+    found = next(((grp, u) for u in (3, 2) for grp in range(len(step.groups))
+                  if (cc := _cells_and_clipped(step, grp, u))[1] and cc[1][0] != cc[0][0]), None)
+    assert found, "this run clips no token past a group's first: nothing to tell the list's opening by"
+    group, update = found
+    cells, clipped = _cells_and_clipped(step, group, update)
+    at.number_input(key="ti_group").set_value(group + 1).run()
+    at.slider(key="ti_update").set_value(update).run()
+    assert at.selectbox(key="ti_token").value == clipped[0]  # the first clipped token of this update
+    at.slider(key="ti_update").set_value(1).run()  # on-policy: nothing is clipped, the list opens on the first
+    assert at.selectbox(key="ti_token").value == cells[0]
+    pick = max(k for k, c in enumerate(cells) if c not in (cells[0], clipped[0]))
+    at.selectbox(key="ti_token").select_index(pick).run()
+    at.slider(key="ti_update").set_value(update).run()
+    assert not at.exception
+    assert at.selectbox(key="ti_token").value == cells[pick]  # the user's own pick stays across updates
+
+
 def test_explain_panel_shows_the_picked_tokens_numbers_and_sentence_from_the_core():
     from grpo_core.inspector import QUANTITIES, explain_token, token_values
 

@@ -484,8 +484,8 @@ def test_the_token_inspector_shows_the_last_steps_group_with_its_gradients(task)
     group = at.number_input(key="ti_group").value - 1
     rows = sorted(range(group * g, (group + 1) * g), key=lambda r: -float(step._rewards.reshape(-1)[r]))
     shown = values(trace["z"]).reshape(g, -1)
-    expected = step.inspect(2).grad[rows].numpy()
-    real = step.inspect(2).mask[rows].numpy() > 0
+    expected = step.inspect(2).grad[rows].cpu().numpy()
+    real = step.inspect(2).mask[rows].cpu().numpy() > 0
     np.testing.assert_allclose(shown[real], expected[real], rtol=1e-5, atol=1e-9)
     if task == "add":
         assert shown.shape[1] == 1  # one token a row
