@@ -10,8 +10,11 @@ hits them alike; medians over the rounds and their ratios are printed.
    Play button showing.
 2. **Plotly alone** on a blank page, with the dashboard figure of a real run: what ``st.plotly_chart`` makes
    the browser do on a new figure (throw the chart away, ``Plotly.newPlot``, then ``Plotly.relayout`` to
-   the measured width) against ``Plotly.react`` on the chart in place; and the dashboard's axes with Plotly's
-   default ``ticklabeloverflow`` against ``"allow"`` (app/charts.py).
+   the measured width) against ``Plotly.react`` on the chart in place; ``Plotly.react`` of the figure as
+   app/charts.py builds it (fixed margins, no automargin, a zero-length ``transition``: a refresh that brings
+   only new points takes Plotly's animation path, without a full redraw) against the figure as it was before
+   (automargin, no transition: every refresh a full redraw); and the dashboard's axes with Plotly's default
+   ``ticklabeloverflow`` against ``"allow"``.
 3. **One slider step on every page with a chart** (issue 11's target 2): from the ArrowRight keydown on a
    slider until a chart of the page holds the new data (the first animation frame at which a Plotly chart
    has other data than before the key), against ``bench/trivial_chart_page.py`` (one slider, one 3-point
@@ -135,14 +138,18 @@ def bench_page(rounds: int, seconds: float, pauses: int) -> None:
 # --------------------------------------------------------------------------------------- Plotly alone
 
 DRAW = """
-async ([mode, overflow, n]) => {
+async ([mode, variant, n]) => {
   const figures = await (await fetch('figures.json')).json();
-  const prepare = (f) => {
+  const prepare = (f) => {  // variant: 'built' (as app/charts.py makes it), 'full redraw', 'overflow default'
     f = JSON.parse(JSON.stringify(f));
+    if (variant === 'full redraw') {  // the dashboard before: margins grown to its labels, no transition
+      delete f.layout.transition;
+      f.layout.margin = {l: 55, r: 15, t: 40, b: 50};
+    }
     for (const key of Object.keys(f.layout)) {
       if (/^[xy]axis/.test(key)) {
-        if (overflow === 'default') delete f.layout[key].ticklabeloverflow;
-        else f.layout[key].ticklabeloverflow = overflow;
+        if (variant === 'overflow default') delete f.layout[key].ticklabeloverflow;
+        if (variant === 'full redraw') f.layout[key].automargin = true;
       }
     }
     return f;
@@ -196,7 +203,8 @@ def bench_plotly(rounds: int, draws: int) -> None:
         handler = functools.partial(QuietHandler, directory=str(folder))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        cases = [(mode, overflow) for mode in MODES for overflow in ("default", "allow")]
+        cases = [("rebuild", "built"), ("in-place", "built"), ("in-place", "full redraw"),
+                 ("in-place", "overflow default")]
         times = {case: [] for case in cases}
         try:
             with chromium_page() as page:
@@ -210,14 +218,14 @@ def bench_plotly(rounds: int, draws: int) -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     med = {case: statistics.median(v) for case, v in times.items()}
+    react = med[("in-place", "built")]
     print(f"\n== Plotly alone, the 8-panel dashboard, medians of {rounds} rounds x {draws} draws ==")
-    for overflow in ("allow", "default"):
-        rebuild, react = med[("rebuild", overflow)], med[("in-place", overflow)]
-        print(f"ticklabeloverflow={overflow:8s}: rebuild (purge + newPlot + relayout) {rebuild:6.1f} ms vs "
-              f"Plotly.react {react:6.1f} ms -> {rebuild / react:.2f}x")
-    for mode in MODES:
-        print(f"{mode:9s}: ticklabeloverflow default {med[(mode, 'default')]:6.1f} ms vs allow "
-              f"{med[(mode, 'allow')]:6.1f} ms -> {med[(mode, 'default')] / med[(mode, 'allow')]:.2f}x")
+    print(f"rebuild (purge + newPlot + relayout) {med[('rebuild', 'built')]:6.1f} ms vs Plotly.react "
+          f"{react:6.1f} ms -> {med[('rebuild', 'built')] / react:.2f}x")
+    print(f"Plotly.react, full redraw (automargin, no transition) {med[('in-place', 'full redraw')]:6.1f} ms vs "
+          f"as built (fixed margins, transition) {react:6.1f} ms -> {med[('in-place', 'full redraw')] / react:.2f}x")
+    print(f"Plotly.react, ticklabeloverflow default {med[('in-place', 'overflow default')]:6.1f} ms vs allow "
+          f"{react:6.1f} ms -> {med[('in-place', 'overflow default')] / react:.2f}x")
 
 
 # --------------------------------------------------------------------------- one slider step, every page
