@@ -638,9 +638,13 @@ def gaussian_gradient_lab(
     scores = (z / sigma, z.square() - 1.0)  # d log pi / d (mu, log sigma) at the drawn x
     slopes = _term_slopes(logp, logp_ref)  # (4, trials, samples)
     total = z.numel()
-    first = torch.stack([torch.stack([(slope * s).sum(dtype=torch.float64) for s in scores]) for slope in slopes])
-    second = torch.stack([torch.stack([(slope * s).square().sum(dtype=torch.float64) for s in scores])
-                          for slope in slopes])
+    first = torch.empty(len(slopes), len(scores), dtype=torch.float64)
+    second = torch.empty_like(first)
+    for t, slope in enumerate(slopes):  # each per-sample gradient is made once, for both of its moments
+        for p, score in enumerate(scores):
+            gradient = slope * score
+            first[t, p] = gradient.sum(dtype=torch.float64)
+            second[t, p] = gradient.square_().sum(dtype=torch.float64)
     first, second = first / total, second / total
     sample_std, standard_error = _sample_moments(total, first, second)
     infinite = gaussian_k3_variance_is_infinite(sigma, sigma_ref)
