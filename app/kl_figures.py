@@ -92,6 +92,18 @@ def reward_view(r_outcome: float, kls: tuple[float, ...], beta: float) -> tuple[
     return at_beta.tolist(), charts.PlainFigure(traces, charts.house_layout(height=420, key="kl-total-reward", **layout))
 
 
+#: The most samples (N x trials) one change of the lab draws, for both its labs. Up to N = 1,000 every trial is
+#: drawn (what the page's questions use); above, the trials are cut. Uncut, N = 10,000 x 200 trials cost one
+#: visitor's change ~170 ms of one core, and a class's changes queue behind it (issue 11, bench/load.py).
+MAX_DRAWS = 200_000
+
+
+def lab_sizes(num_samples: int, num_trials: int, seed: int) -> tuple[int, int, int]:
+    """``(N, trials, seed)`` the labs draw: ``trials`` cut to ``MAX_DRAWS // N`` where ``N x trials`` would
+    pass :data:`MAX_DRAWS`."""
+    return num_samples, min(num_trials, max(1, MAX_DRAWS // num_samples)), seed
+
+
 def run_lab(lab: str, shape: tuple, sizes: tuple[int, int, int]):
     return token_lab(*shape, *sizes) if lab == "Tokens" else gaussian_lab(*shape, *sizes)
 

@@ -174,7 +174,10 @@ def lab_section():
             "the exact picture.",
         )
 
-    sizes = (num_samples, num_trials, int(seed))
+        sizes = kf.lab_sizes(num_samples, num_trials, int(seed))
+        if sizes[1] < num_trials:
+            st.caption(f"At N = {num_samples:,} the lab draws {sizes[1]} trials, not {num_trials}: one change draws at "
+                       f"most {kf.MAX_DRAWS:,} samples, so that a class's moves stay quick.")
     result = kf.run_lab(lab, shape, sizes)
 
     with lab_charts:

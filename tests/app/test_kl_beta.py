@@ -103,6 +103,30 @@ def test_gaussian_lab_default_matches_core():
     assert exact_line["y0"] == pytest.approx(0.125)
 
 
+@pytest.mark.parametrize("samples, trials, drawn", [("1000", "200", 200), ("2000", "200", 100),
+                                                    ("10000", "200", 20), ("10000", "10", 10)])
+def test_a_large_n_cuts_the_trials_to_the_draw_budget_and_says_so(samples, trials, drawn):
+    from grpo_core.curves import gaussian_gradient_lab
+    from kl_figures import MAX_DRAWS
+
+    at = open_page(kl_samples=samples, kl_trials=trials)
+    n = int(samples)
+    assert n * drawn <= MAX_DRAWS
+    assert_table_matches(at, gaussian_estimator_lab(0.5, 1.0, 0.0, 1.0, num_samples=n, num_trials=drawn, seed=0))
+    assert at.slider(key="kl_trials").value == int(trials)  # the control keeps what was asked
+    gradients = gaussian_gradient_lab(0.5, 1.0, 0.0, 1.0, num_samples=n, num_trials=drawn, seed=0)
+    np.testing.assert_allclose(gradient_table(at)["std of one token's gradient"],
+                               gradients.sample_std.max(dim=-1).values.numpy())
+    assert figure(at, "kl_spread_chart")["layout"]["title"]["text"].startswith(f"{drawn} estimates each")
+    said = [c.value for c in at.caption if "the lab draws" in c.value]
+    if drawn < int(trials):
+        assert said == [f"At N = {n:,} the lab draws {drawn} trials, not {trials}: one change draws at most "
+                        f"{MAX_DRAWS:,} samples, so that a class's moves stay quick."]
+        assert f"the {drawn} trials" in " ".join(m.value for m in at.markdown)
+    else:
+        assert not said
+
+
 def test_gaussian_lab_follows_its_sliders():
     at = open_page()
     at.slider(key="kl_mu").set_value(1.0)
