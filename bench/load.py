@@ -197,9 +197,11 @@ class Session:
         widget_id = getattr(proto, "id", "") if kind in CHANGEABLE + ("button",) else ""
         if not widget_id:
             return
-        known = self.widgets.get(widget_id)
-        self.widgets[widget_id] = Widget(kind, proto, known.value if known else _initial_value(kind, proto),
-                                         getattr(proto, "query_param_key", ""), fragment_id)
+        known, drawn = self.widgets.get(widget_id), _initial_value(kind, proto)
+        # A value the script set (from session state) replaces the one the client held, as in a browser;
+        # otherwise the client keeps what it last sent.
+        value = drawn if known is None or (getattr(proto, "set_value", False) and drawn is not None) else known.value
+        self.widgets[widget_id] = Widget(kind, proto, value, getattr(proto, "query_param_key", ""), fragment_id)
 
     async def send(self, *, page: str | None = None, trigger: Widget | None = None, fragment_id: str = "",
                    auto: bool = True) -> float:

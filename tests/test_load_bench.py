@@ -84,6 +84,31 @@ def test_the_client_sends_a_select_sliders_value_as_the_server_drew_it():
     assert list(entry.string_array_value.data) == ["25"]
 
 
+def test_the_client_takes_a_value_the_script_set_as_a_browser_does():
+    """A widget the script set from session state (the token inspector's explain list re-picking its token
+    for a new update) arrives with ``set_value``: a browser shows and then sends that value, so the client
+    must too, or its next run sends the old one back as if the visitor had picked it."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.proto.Selectbox_pb2 import Selectbox
+
+    from bench.load import Session
+
+    session = Session("http://127.0.0.1:1", random.Random(0))
+
+    def draw(**fields) -> None:
+        msg = ForwardMsg()
+        msg.delta.new_element.selectbox.CopyFrom(Selectbox(id="pick", options=["a", "b", "c"], default=0, **fields))
+        session._handle(msg)
+
+    draw()
+    assert session.widgets["pick"].value == "a"
+    session.widgets["pick"].value = "c"  # the visitor's own pick
+    draw()  # drawn again without a value of the script's: the visitor's stays
+    assert session.widgets["pick"].value == "c"
+    draw(set_value=True, raw_value="b")  # the script set it
+    assert session.widgets["pick"].value == "b"
+
+
 SLOW_TIMER_PAGE = '''import time
 import streamlit as st
 
