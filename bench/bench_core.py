@@ -35,8 +35,8 @@ DEVICE = torch.device("cpu")
 
 def synchronize() -> None:
     """Waits for the GPU's queued kernels: without it a CUDA clock reading times the launch, not the work."""
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 def median_times(fns: dict, repeats: int, warmup: int = 3) -> dict[str, float]:
