@@ -287,6 +287,10 @@ def _grid(source: BatchSource, group: int, table: TokenTable) -> _Grid:
     return grid
 
 
+def _remember_pick(key: str, group: tuple) -> None:
+    st.session_state[f"{key}_picked"] = (group, st.session_state[key])
+
+
 def _explain_panel(event, grid: _Grid, *, key: str) -> None:
     """One token's numbers and sentence in the page's own type (readable on a projector): the token a click
     on the grid selected, or the one picked in the list under it (the keyboard's way). ``cells`` are the real
@@ -294,17 +298,21 @@ def _explain_panel(event, grid: _Grid, *, key: str) -> None:
     cells, sentences, shown, side = list(grid.sentences), grid.sentences, grid.shown, grid.side
     points = [p for p in (event.selection.points if event else []) if p.get("curve_number") == 1]
     clicked = cells[points[0]["point_index"]] if points and 0 <= points[0]["point_index"] < len(cells) else None
-    if clicked is not None and st.session_state.get(f"{key}_clicked") != clicked:
-        st.session_state[key] = st.session_state[f"{key}_clicked"] = clicked  # a new click moves the list too
-    # The inspector's own pick (the first clipped token, else the first) follows the group and the update; a
-    # token the user picked stays while they step through the updates, to watch its ratio move.
-    auto = next((c for c in cells if side[c[0]][c[1]]), cells[0])
-    if st.session_state.get(key) not in cells or st.session_state.get(key) == st.session_state.get(f"{key}_auto"):
-        st.session_state[key] = auto
-    st.session_state[f"{key}_auto"] = auto
+    group = tuple(grid.labels)  # the group's rows: the same through its updates, another group's differ
+    if clicked is not None and st.session_state.get(f"{key}_clicked") != clicked:  # a new click (a selection
+        st.session_state[f"{key}_clicked"] = clicked                              # outlives its rerun)
+        st.session_state[f"{key}_picked"] = (group, clicked)
+    # A token the user picked (a click, or the list) stays while they step through the group's updates, to
+    # watch its ratio move; otherwise the list opens on the update's first clipped token, else its first.
+    picked = st.session_state.get(f"{key}_picked")
+    if picked is not None and picked[0] == group and picked[1] in cells:
+        st.session_state[key] = picked[1]
+    else:
+        st.session_state[key] = next((c for c in cells if side[c[0]][c[1]]), cells[0])
 
     row, position = st.selectbox(
         "Explain token", cells, format_func=grid.names.__getitem__, key=key, disabled=classroom.locked(key),
+        on_change=_remember_pick, args=(key, group),
         help="Click a token in the grid, or pick it here (type to search): all its numbers and which branch of "
              "the loss it took.")
     with st.container(border=True, key=f"{key}_panel"):

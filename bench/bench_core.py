@@ -34,9 +34,11 @@ DEVICE = torch.device("cpu")
 
 
 def synchronize() -> None:
-    """Waits for the GPU's queued kernels: without it a CUDA clock reading times the launch, not the work."""
+    """Waits for the GPU's queued kernels: without it a GPU clock reading times the launch, not the work."""
     if DEVICE.type == "cuda":
         torch.cuda.synchronize(DEVICE)
+    elif DEVICE.type == "mps":
+        torch.mps.synchronize()
 
 
 def median_times(fns: dict, repeats: int, warmup: int = 3) -> dict[str, float]:

@@ -146,6 +146,15 @@ def test_the_explain_list_follows_the_update_until_the_user_picks_a_token():
     at.slider(key="ti_update").set_value(update).run()
     assert not at.exception
     assert at.selectbox(key="ti_token").value == cells[pick]  # the user's own pick stays across updates
+    # ...also when it is the token the list would open on at some update: a pick, not the list's own
+    at.selectbox(key="ti_token").select_index(cells.index(clipped[0])).run()
+    for at_update in (1, update, 1):
+        at.slider(key="ti_update").set_value(at_update).run()
+        assert at.selectbox(key="ti_token").value == clipped[0], at_update
+    # another group: its own first token (update 1 clips nothing), the pick was this group's
+    other = next(g for g in range(len(step.groups)) if g != group)
+    at.number_input(key="ti_group").set_value(other + 1).run()
+    assert at.selectbox(key="ti_token").value == _cells_and_clipped(step, other, 1)[0][0]
 
 
 def test_explain_panel_shows_the_picked_tokens_numbers_and_sentence_from_the_core():
