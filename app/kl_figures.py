@@ -93,8 +93,9 @@ def reward_view(r_outcome: float, kls: tuple[float, ...], beta: float) -> tuple[
 
 
 #: The most samples (N x trials) one change of the lab draws, for both its labs. Up to N = 1,000 every trial is
-#: drawn (what the page's questions use); above, the trials are cut. Uncut, N = 10,000 x 200 trials cost one
-#: visitor's change ~170 ms of one core, and a class's changes queue behind it (issue 11, bench/load.py).
+#: drawn (what the page's questions use); above, the trials are cut. Uncut, N = 10,000 x 200 trials are 2 million
+#: draws a change, and a class's changes queued behind them: 50 sessions on this page, change p95 1,263 ms,
+#: 118 ms with the cap (bench/load.py --pages kl-beta --trivial, one process, 2026-12-04).
 MAX_DRAWS = 200_000
 
 

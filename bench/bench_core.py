@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from grpo_core import clipped_surrogate, group_advantages, grpo_loss, kl_estimate, probability_ratio  # noqa: E402
+from grpo_core import (clipped_surrogate, device_name, group_advantages, grpo_loss, kl_estimate,  # noqa: E402
+                       probability_ratio)
 from grpo_core.objectives import OBJECTIVES  # noqa: E402
 
 
@@ -164,8 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     DEVICE = torch.device(args.device)
     groups, n, t, repeats = (10_000, 256, 256, 5) if args.quick else (100_000, 1024, 1024, 21)
-    name = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {DEVICE} ({name})")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {DEVICE} ({device_name(DEVICE)})")
 
     adv = bench_advantages(groups, repeats)
     print(f"\ngroup_advantages on {groups:,} groups x 8 (median of {repeats}, timed in turns; loop run once)")
