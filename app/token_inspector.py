@@ -209,7 +209,7 @@ def draw(source: BatchSource | StepResult, *, settings: Mapping | None = None, k
         label=entry.label, title=f"{source.title(group - 1)}: tokens coloured by {entry.label}",
         key=f"{key}_{quantity}"),
         key=f"{key}_grid", theme=None, config={"displayModeBar": False}, on_select="rerun", selection_mode="points")
-    _explain_panel(event, grid, key=f"{prefix}token")
+    _explain_panel(event, grid, key=f"{prefix}token", chart=f"{key}_grid")
     note = " With one completion a group has no spread to compare: every advantage is 0." if g == 1 else ""
     st.caption(f"{entry.help} Rows: the group's completions, highest reward first, with their number #, reward R "
                f"and advantage A. {CLIP_LEGEND} The diverging scale is centred on {entry.neutral:g}.{note}")
@@ -287,21 +287,32 @@ def _grid(source: BatchSource, group: int, table: TokenTable) -> _Grid:
     return grid
 
 
-def _remember_pick(key: str, group: tuple) -> None:
-    st.session_state[f"{key}_picked"] = (group, st.session_state[key])
+def _selected(state) -> tuple[int, ...]:
+    """The points of the grid's click trace that a chart's selection ``state`` holds (empty for none)."""
+    return tuple(p["point_index"] for p in (state["selection"]["points"] if state else [])
+                 if p.get("curve_number") == 1)
 
 
-def _explain_panel(event, grid: _Grid, *, key: str) -> None:
+def _remember_pick(key: str, group: tuple, chart: str) -> None:
+    # One browser event changes one control. A list value that comes with a change of the grid's selection
+    # is the list's old value, sent before the list took the one the page gave it (Chromium sometimes
+    # deselects the chart ~60 ms after a click's rerun: tests/test_token_inspector_protocol.py): not a pick.
+    if _selected(st.session_state.get(chart)) == st.session_state.get(f"{key}_selected", ()):
+        st.session_state[f"{key}_picked"] = (group, st.session_state[key])
+
+
+def _explain_panel(event, grid: _Grid, *, key: str, chart: str) -> None:
     """One token's numbers and sentence in the page's own type (readable on a projector): the token a click
-    on the grid selected, or the one picked in the list under it (the keyboard's way). ``cells`` are the real
-    tokens ``(row, position)`` in the grid's row-major order, which is the click trace's point order."""
+    on the grid (``event``, the chart keyed ``chart``) selected, or the one picked in the list under it (the
+    keyboard's way). ``cells`` are the real tokens ``(row, position)`` in the grid's row-major order, which
+    is the click trace's point order."""
     cells, sentences, shown, side = list(grid.sentences), grid.sentences, grid.shown, grid.side
-    points = [p for p in (event.selection.points if event else []) if p.get("curve_number") == 1]
-    clicked = cells[points[0]["point_index"]] if points and 0 <= points[0]["point_index"] < len(cells) else None
+    selected = _selected(event)
     group = tuple(grid.labels)  # the group's rows: the same through its updates, another group's differ
-    if clicked is not None and st.session_state.get(f"{key}_clicked") != clicked:  # a new click (a selection
-        st.session_state[f"{key}_clicked"] = clicked                              # outlives its rerun)
-        st.session_state[f"{key}_picked"] = (group, clicked)
+    if st.session_state.get(f"{key}_selected", ()) != selected:  # a selection outlives its rerun: a change
+        st.session_state[f"{key}_selected"] = selected            # is a click (a deselect too, so that
+        if selected and 0 <= selected[0] < len(cells):           # clicking the token again counts)
+            st.session_state[f"{key}_picked"] = (group, cells[selected[0]])
     # A token the user picked (a click, or the list) stays while they step through the group's updates, to
     # watch its ratio move; otherwise the list opens on the update's first clipped token, else its first.
     picked = st.session_state.get(f"{key}_picked")
@@ -312,7 +323,7 @@ def _explain_panel(event, grid: _Grid, *, key: str) -> None:
 
     row, position = st.selectbox(
         "Explain token", cells, format_func=grid.names.__getitem__, key=key, disabled=classroom.locked(key),
-        on_change=_remember_pick, args=(key, group),
+        on_change=_remember_pick, args=(key, group, chart),
         help="Click a token in the grid, or pick it here (type to search): all its numbers and which branch of "
              "the loss it took.")
     with st.container(border=True, key=f"{key}_panel"):

@@ -45,6 +45,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import random
@@ -366,6 +367,8 @@ def _write_state(entry, widget_id: str, widget: Widget) -> None:
         entry.string_value = str(value)
     elif widget.kind == "number_input":
         entry.double_value = float(value)
+    elif widget.kind == "plotly_chart":  # a chart's selection (the client never makes one; tests do)
+        entry.string_value = json.dumps(value)
 
 
 def _query_text(value) -> str:
