@@ -33,6 +33,10 @@ WINDOW = 5
 LIVE_SHARE = 0.7
 #: A refresh's server time before one has been measured (training for its budget and drawing, one visitor).
 TYPICAL_TICK_SECONDS = 0.06
+#: At most one re-time per this many seconds of a timer: a re-time is a full run of the page (25-45 ms of
+#: server time, holding the run slot that other visitors' changes wait for) and restarts the browser's
+#: timer. Without it, 20 runs playing on two replicas under bench/load.py re-timed 20-46 times each in 30 s.
+MIN_RETIME_SECONDS = 3.0
 #: Re-time when the wanted interval is this much longer than the current one (close to starving)...
 SLOWER_AT = 1.25
 #: ...or this much shorter (the load has gone: back to fast refreshes).
@@ -49,9 +53,10 @@ def wanted_interval(recent_work: Sequence[float], active: int = 1) -> float:
     return min(MAX_REFRESH_SECONDS, max(REFRESH_SECONDS, own, shared))
 
 
-def should_retime(current: float, wanted: float) -> bool:
-    """Whether an interval of ``current`` seconds is far enough from ``wanted`` to re-arm the timer."""
-    return wanted > SLOWER_AT * current or wanted * FASTER_AT < current
+def should_retime(current: float, wanted: float, timed_for: float = MIN_RETIME_SECONDS) -> bool:
+    """Whether an interval of ``current`` seconds, set ``timed_for`` seconds ago, is far enough from
+    ``wanted`` to re-arm the timer, and has run long enough (:data:`MIN_RETIME_SECONDS`)."""
+    return timed_for >= MIN_RETIME_SECONDS and (wanted > SLOWER_AT * current or wanted * FASTER_AT < current)
 
 
 def remember(recent_work: list[float], seconds: float) -> list[float]:

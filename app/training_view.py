@@ -31,6 +31,7 @@ TICK_SHARE = 0.7  # a tick (training + drawing) aims at this share of the interv
 MIN_TICK_BUDGET = 0.01  # at least one step per refresh however slow the drawing
 TICK_WORK = "tr_tick_work"  # seconds the last few complete refreshes took on the server (training + drawing)
 TIMER = "tr_timer"  # the interval the refresh fragment's timer was set with
+TIMER_SET = "tr_timer_set"  # when (time.perf_counter()) it was set
 #: The server's playing runs (module state: one per server process): their intervals and training time are shared.
 ACTIVE_RUNS = live_timing.ActiveRuns()
 EXPERIMENTS_PER_ROW = 3  # their names fit on a button three to a row
@@ -289,7 +290,8 @@ def refresh() -> None:
     if st.session_state[ts.PLAYING]:
         recent = st.session_state[TICK_WORK] = live_timing.remember(st.session_state.get(TICK_WORK, []),
                                                                     time.perf_counter() - tick_started)
-        if live_timing.should_retime(interval, live_timing.wanted_interval(recent, active)):
+        timed_for = time.perf_counter() - st.session_state.get(TIMER_SET, 0.0)
+        if live_timing.should_retime(interval, live_timing.wanted_interval(recent, active), timed_for):
             st.rerun(scope="app")  # re-time the refreshes (the fragment's run_every is set when it is drawn)
 
 
@@ -322,6 +324,7 @@ def live() -> None:
         # stretched when the server is loaded (app/live_timing.py)
         interval = st.session_state[TIMER] = live_timing.wanted_interval(st.session_state.get(TICK_WORK, []),
                                                                           ACTIVE_RUNS.tick(_session_id()))
+        st.session_state[TIMER_SET] = time.perf_counter()
         st.fragment(refresh, run_every=interval)()
     else:
         st.fragment(still)()

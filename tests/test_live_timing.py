@@ -97,3 +97,12 @@ def test_runs_playing_together_split_the_training_time():
     assert lt.training_budget(0.05, 1) == 0.05
     assert lt.training_budget(0.05, 20) == pytest.approx(0.0025)
     assert lt.training_budget(0.05, 0) == 0.05
+
+
+def test_a_timer_is_retimed_at_most_once_per_limit():
+    # a re-time is a full run of the page: without the limit, 20 runs on two replicas re-timed about once a
+    # second each, and their full runs held the run slot that the class's changes waited for
+    starving = lt.wanted_interval([0.3] * lt.WINDOW)
+    assert not lt.should_retime(0.2, starving, timed_for=lt.MIN_RETIME_SECONDS / 2)
+    assert lt.should_retime(0.2, starving, timed_for=lt.MIN_RETIME_SECONDS)
+    assert not lt.should_retime(0.2, 0.22, timed_for=10 * lt.MIN_RETIME_SECONDS)  # and only when far off

@@ -165,3 +165,46 @@ def test_a_timer_tick_that_lands_mid_run_cuts_the_run_off_before_it_draws(tmp_pa
     # about 10 runs computed back to back: all but the last stopped for the next tick (status 2), which
     # answered every tick that came meanwhile; only the last finished and drew (status 3)
     assert statuses[2] >= 5 and statuses[3] <= 2, statuses
+
+
+SOMETIMES_SLOW_TIMER_PAGE = '''import time
+import streamlit as st
+
+@st.fragment(run_every=0.2)
+def refresh():
+    runs = st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+    started = time.perf_counter()
+    while time.perf_counter() - started < (0.35 if runs % 3 == 1 else 0.01):  # every third run overruns
+        pass
+    st.write(f"runs {runs}")
+
+refresh()
+'''
+
+
+@pytest.mark.slow
+def test_the_trainers_timer_keeps_ticking_through_a_run_its_own_tick_cut_off(tmp_path):
+    """bench/load.py's trainer is the browser's timer: a tick every interval whatever the last run did. A
+    run that overran its interval ends with status 2 (the client's next tick was queued behind it); the
+    client once took that for a tick that asked for a full run, and waited for that run, which never came,
+    for RUN_TIMEOUT (60 s): a trainer with no tick and no refresh. Here every third run overruns; over 3 s
+    at 0.2 s the timer must keep sending and the fast runs must refresh the chart."""
+    from bench.load import Session, SessionStats, tick_like_a_browser
+    from tests.support import streamlit_server
+
+    page = tmp_path / "sometimes_slow_timer.py"
+    page.write_text(SOMETIMES_SLOW_TIMER_PAGE)
+
+    async def tick_for(base: str, seconds: float) -> tuple[int, int]:
+        session = Session(base, random.Random(0))
+        await session.connect()
+        await session.run()
+        stats, before = SessionStats(), session.fragment_finishes
+        await tick_like_a_browser(session, time.perf_counter() + seconds, stats)
+        await session.close()
+        return stats.ticks_sent, session.fragment_finishes - before
+
+    with streamlit_server(script=page) as (base, _proc):
+        sent, refreshes = asyncio.run(tick_for(base, 3.0))
+    assert sent >= 10, (sent, refreshes)  # ~15 at 0.2 s; the old client stopped after 2 or 3
+    assert refreshes >= 4, (sent, refreshes)
