@@ -37,6 +37,9 @@ TYPICAL_TICK_SECONDS = 0.06
 #: server time, holding the run slot that other visitors' changes wait for) and restarts the browser's
 #: timer. Without it, 20 runs playing on two replicas under bench/load.py re-timed 20-46 times each in 30 s.
 MIN_RETIME_SECONDS = 3.0
+#: ...unless the wanted interval is this many times the current one: every refresh is cut off (a heavy
+#: configuration's step alone outlasts the interval), so waiting would only delay the first chart.
+STARVING_AT = 2.0
 #: Re-time when the wanted interval is this much longer than the current one (close to starving)...
 SLOWER_AT = 1.25
 #: ...or this much shorter (the load has gone: back to fast refreshes).
@@ -55,7 +58,9 @@ def wanted_interval(recent_work: Sequence[float], active: int = 1) -> float:
 
 def should_retime(current: float, wanted: float, timed_for: float = MIN_RETIME_SECONDS) -> bool:
     """Whether an interval of ``current`` seconds, set ``timed_for`` seconds ago, is far enough from
-    ``wanted`` to re-arm the timer, and has run long enough (:data:`MIN_RETIME_SECONDS`)."""
+    ``wanted`` to re-arm the timer, and has run long enough (:data:`MIN_RETIME_SECONDS`) or starves."""
+    if wanted > STARVING_AT * current:
+        return True
     return timed_for >= MIN_RETIME_SECONDS and (wanted > SLOWER_AT * current or wanted * FASTER_AT < current)
 
 
