@@ -37,9 +37,6 @@ TYPICAL_TICK_SECONDS = 0.06
 #: server time, holding the run slot that other visitors' changes wait for) and restarts the browser's
 #: timer. Without it, 20 runs playing on two replicas under bench/load.py re-timed 20-46 times each in 30 s.
 MIN_RETIME_SECONDS = 3.0
-#: ...unless the wanted interval is this many times the current one: every refresh is cut off (a heavy
-#: configuration's step alone outlasts the interval), so waiting would only delay the first chart.
-STARVING_AT = 2.0
 #: Re-time when the wanted interval is this much longer than the current one (close to starving)...
 SLOWER_AT = 1.25
 #: ...or this much shorter (the load has gone: back to fast refreshes).
@@ -56,12 +53,20 @@ def wanted_interval(recent_work: Sequence[float], active: int = 1) -> float:
     return min(MAX_REFRESH_SECONDS, max(REFRESH_SECONDS, own, shared))
 
 
-def should_retime(current: float, wanted: float, timed_for: float = MIN_RETIME_SECONDS) -> bool:
+def starves(current: float, recent_work: Sequence[float]) -> bool:
+    """Whether refreshes that took ``recent_work`` seconds (newest last) outlast an interval of ``current``:
+    then most of them are cut off by the next tick, and waiting out :data:`MIN_RETIME_SECONDS` would only
+    delay the chart (a heavy configuration's one step can take 1.7 s)."""
+    return bool(recent_work) and statistics.median(recent_work[-WINDOW:]) > current
+
+
+def should_retime(current: float, wanted: float, timed_for: float = MIN_RETIME_SECONDS,
+                  starving: bool = False) -> bool:
     """Whether an interval of ``current`` seconds, set ``timed_for`` seconds ago, is far enough from
-    ``wanted`` to re-arm the timer, and has run long enough (:data:`MIN_RETIME_SECONDS`) or starves."""
-    if wanted > STARVING_AT * current:
-        return True
-    return timed_for >= MIN_RETIME_SECONDS and (wanted > SLOWER_AT * current or wanted * FASTER_AT < current)
+    ``wanted`` to re-arm the timer, and has run long enough (:data:`MIN_RETIME_SECONDS`) or is
+    ``starving`` (:func:`starves`)."""
+    far = wanted > SLOWER_AT * current or wanted * FASTER_AT < current
+    return far and (starving or timed_for >= MIN_RETIME_SECONDS)
 
 
 def remember(recent_work: list[float], seconds: float) -> list[float]:

@@ -309,10 +309,12 @@ def _explain_panel(event, grid: _Grid, *, key: str, chart: str) -> None:
     cells, sentences, shown, side = list(grid.sentences), grid.sentences, grid.shown, grid.side
     selected = _selected(event)
     group = tuple(grid.labels)  # the group's rows: the same through its updates, another group's differ
-    if st.session_state.get(f"{key}_selected", ()) != selected:  # a selection outlives its rerun: a change
-        st.session_state[f"{key}_selected"] = selected            # is a click (a deselect too, so that
-        if selected and 0 <= selected[0] < len(cells):           # clicking the token again counts)
-            st.session_state[f"{key}_picked"] = (group, cells[selected[0]])
+    before = st.session_state.get(f"{key}_selected", ())
+    if before != selected:  # a selection outlives its rerun: a change is a click (a deselect too, so that
+        st.session_state[f"{key}_selected"] = selected  # clicking the token again counts)
+        added = [i for i in selected if i not in before]  # a shift-click adds its token to the selection
+        if added and 0 <= added[0] < len(cells):
+            st.session_state[f"{key}_picked"] = (group, cells[added[0]])
     # A token the user picked (a click, or the list) stays while they step through the group's updates, to
     # watch its ratio move; otherwise the list opens on the update's first clipped token, else its first.
     picked = st.session_state.get(f"{key}_picked")

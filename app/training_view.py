@@ -6,6 +6,7 @@ playing, a refresh trains for its share of the interval, then draws what the ses
 from __future__ import annotations
 
 import io
+import math
 import time
 
 import pandas as pd
@@ -290,8 +291,9 @@ def refresh() -> None:
     if st.session_state[ts.PLAYING]:
         recent = st.session_state[TICK_WORK] = live_timing.remember(st.session_state.get(TICK_WORK, []),
                                                                     time.perf_counter() - tick_started)
-        timed_for = time.perf_counter() - st.session_state.get(TIMER_SET, 0.0)
-        if live_timing.should_retime(interval, live_timing.wanted_interval(recent, active), timed_for):
+        timed_for = time.perf_counter() - st.session_state.get(TIMER_SET, -math.inf)
+        if live_timing.should_retime(interval, live_timing.wanted_interval(recent, active), timed_for,
+                                     live_timing.starves(interval, recent)):
             st.rerun(scope="app")  # re-time the refreshes (the fragment's run_every is set when it is drawn)
 
 

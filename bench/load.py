@@ -452,7 +452,8 @@ async def tick_like_a_browser(session: Session, deadline: float, stats: SessionS
     """Be the browser's timer for the page's ``run_every`` fragment until ``deadline``: a tick every interval,
     whether or not the last one finished, the first one an interval after the server (re)announced the
     timer (a full run re-arms it; during one there is none). The ticks answered within their interval go
-    into ``stats.tick_seconds``.
+    into ``stats.tick_seconds``; a finish of the last tick read just after this one was sent is taken for
+    this one's, so under load those times lean short (the refresh count does not depend on them).
 
     A status 2 never stops the timer: it is either a run cut off by the next tick or a tick that asked for
     a full run (re-timing), whose start removes the timer until the run announces it again. (Following a

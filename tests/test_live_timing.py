@@ -111,4 +111,11 @@ def test_a_timer_is_retimed_at_most_once_per_limit():
 def test_a_starving_timer_is_retimed_at_once():
     # a heavy configuration: one step takes 1.7 s, every 0.2 s refresh is cut off; waiting for the limit
     # would only delay the first chart
-    assert lt.should_retime(0.2, lt.wanted_interval([1.7]), timed_for=0.0)
+    assert lt.starves(0.2, [1.7])
+    assert lt.should_retime(0.2, lt.wanted_interval([1.7]), timed_for=0.0, starving=lt.starves(0.2, [1.7]))
+    # a class arriving stretches the interval (the runs share the server) without cutting refreshes off: that
+    # waits for the limit
+    crowded = lt.wanted_interval([0.03] * lt.WINDOW, active=20)
+    assert not lt.starves(0.2, [0.03] * lt.WINDOW)
+    assert not lt.should_retime(0.2, crowded, timed_for=0.5, starving=False)
+    assert lt.should_retime(0.2, crowded, timed_for=lt.MIN_RETIME_SECONDS, starving=False)

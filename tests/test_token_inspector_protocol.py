@@ -75,16 +75,23 @@ async def _click_then_late_deselect(base: str) -> list[tuple[str, str]]:
         assert not late.exceptions, late.exceptions
         seen.append((names[target], _panel_head(late)))
 
-        # ...and a click on the same token again is a click
+        # ...a pick in the list, the grid's selection unchanged, is a pick
+        (listed,) = [w for w in session.widgets.values() if w.kind == "selectbox" and w.proto.label == LIST]
+        other = 0 if names[0] != names[target] else 1
+        listed.value = names[other]
+        picked = await session.change(listed)
+        seen.append((names[other], _panel_head(picked)))
+
+        # ...clicking the token of before again is a click (the deselect ended the old one)
         chart.value = _selection(target)
         again = await session.change(chart)
         seen.append((names[target], _panel_head(again)))
 
-        # ...and a pick in the list, the grid's selection unchanged, is a pick
-        (listed,) = [w for w in session.widgets.values() if w.kind == "selectbox" and w.proto.label == LIST]
-        listed.value = names[0] if names[0] != names[target] else names[1]
-        picked = await session.change(listed)
-        seen.append((listed.value, _panel_head(picked)))
+        # ...and a shift-click adds a token to the selection: the added one is explained
+        chart.value = _selection(target)
+        chart.value["selection"]["points"].append({"curve_number": 1, "point_number": other, "point_index": other})
+        added = await session.change(chart)
+        seen.append((names[other], _panel_head(added)))
         return seen
     finally:
         await session.close()
