@@ -2,12 +2,13 @@
 Streamlit here).
 
 While playing, the browser asks for a refresh every ``interval`` seconds whether or not the last one has
-finished, and a request that lands mid-refresh cuts that refresh off (shared/stack-notes.md): once a
-refresh takes longer than the interval, the charts starve. So the interval follows the server time of the
+finished, and a request that lands mid-refresh waits for it, but what that refresh drew is then never
+sent (tests/test_load_bench.py): once a refresh takes longer than the interval, the charts starve while
+the server still pays for every refresh. So the interval follows the server time of the
 last few refreshes, with headroom, and changes only when it is clearly off, because changing it takes a
 full rerun of the page (the rerun that re-arms the browser's timer). When several runs play on one
 server (a class), each one's interval also leaves room for the others' (:class:`ActiveRuns`): a run timed
-for itself alone would have every refresh cut off by the next request once twenty play at once.
+for itself alone would have every refresh dropped by the next request once twenty play at once.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def wanted_interval(recent_work: Sequence[float], active: int = 1) -> float:
 
 def starves(current: float, recent_work: Sequence[float]) -> bool:
     """Whether refreshes that took ``recent_work`` seconds (newest last) outlast an interval of ``current``:
-    then most of them are cut off by the next tick, and waiting out :data:`MIN_RETIME_SECONDS` would only
+    then the next tick drops what most of them drew, and waiting out :data:`MIN_RETIME_SECONDS` would only
     delay the chart (a heavy configuration's one step can take 1.7 s)."""
     return bool(recent_work) and statistics.median(recent_work[-WINDOW:]) > current
 

@@ -269,7 +269,7 @@ def refresh() -> None:
     if st.session_state[ts.PLAYING]:
         speed = st.session_state["tr_speed"]
         # Train for what the refresh has left after drawing (measured last time): a tick that overruns the
-        # interval is cut off by the next one and the charts would starve (stack notes).
+        # interval has its drawing dropped by the next one and the charts would starve (app/live_timing.py).
         budget = min(TICK_BUDGET, max(MIN_TICK_BUDGET, TICK_SHARE * interval - st.session_state.get(DRAW_SECONDS, 0.0)))
         active = ACTIVE_RUNS.tick(_session_id())
         budget = live_timing.training_budget(budget, active)

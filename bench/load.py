@@ -455,8 +455,8 @@ async def tick_like_a_browser(session: Session, deadline: float, stats: SessionS
     into ``stats.tick_seconds``; a finish of the last tick read just after this one was sent is taken for
     this one's, so under load those times lean short (the refresh count does not depend on them).
 
-    A status 2 never stops the timer: it is either a run cut off by the next tick or a tick that asked for
-    a full run (re-timing), whose start removes the timer until the run announces it again. (Following a
+    A status 2 never stops the timer: it is either a run whose drawing the next tick dropped or a tick
+    that asked for a full run (re-timing), whose start removes the timer until the run announces it again. (Following a
     status 2 to "its" full run, as this client once did, waited out RUN_TIMEOUT when the status came from
     the client's own queued tick: 60 s without a tick, for 9 of 20 trainers in one run.)"""
     armed, next_tick = -1.0, 0.0

@@ -102,14 +102,14 @@ def test_runs_playing_together_split_the_training_time():
 def test_a_timer_is_retimed_at_most_once_per_limit():
     # a re-time is a full run of the page: without the limit, 20 runs on two replicas re-timed about once a
     # second each, and their full runs held the run slot that the class's changes waited for
-    slower = lt.wanted_interval([0.25] * lt.WINDOW)  # 0.325 s: refreshes cut off now and then
+    slower = lt.wanted_interval([0.25] * lt.WINDOW)  # 0.325 s: a refresh dropped now and then
     assert not lt.should_retime(0.2, slower, timed_for=lt.MIN_RETIME_SECONDS / 2)
     assert lt.should_retime(0.2, slower, timed_for=lt.MIN_RETIME_SECONDS)
     assert not lt.should_retime(0.2, 0.22, timed_for=10 * lt.MIN_RETIME_SECONDS)  # and only when far off
 
 
 def test_a_starving_timer_is_retimed_at_once():
-    # a heavy configuration: one step takes 1.7 s, every 0.2 s refresh is cut off; waiting for the limit
+    # a heavy configuration: one step takes 1.7 s, every 0.2 s refresh is dropped; waiting for the limit
     # would only delay the first chart
     assert lt.starves(0.2, [1.7])
     assert lt.should_retime(0.2, lt.wanted_interval([1.7]), timed_for=0.0, starving=lt.starves(0.2, [1.7]))

@@ -5,6 +5,7 @@ import asyncio
 import collections
 import contextlib
 import random
+import re
 import subprocess
 import sys
 import time
@@ -118,32 +119,34 @@ def refresh():
     while time.perf_counter() - started < 0.3:  # each run outlasts the timer's interval
         pass
     st.session_state["runs"] = st.session_state.get("runs", 0) + 1
-    st.write(f"runs {st.session_state['runs']}")
+    st.write(f"runs {st.session_state['runs']} ended {st.session_state.get('ended', 0)}")
+    st.session_state["ended"] = st.session_state.get("ended", 0) + 1  # past its last Streamlit call
 
 refresh()
 '''
 
 
 @pytest.mark.slow
-def test_a_timer_tick_that_lands_mid_run_cuts_the_run_off_before_it_draws(tmp_path):
-    """What bench/load.py's trainers and app/live_timing.py rest on (Streamlit 1.67, checked 2026-12-03): a
-    timer tick that arrives while its fragment runs does not wait for it. The run is stopped for the rerun
-    at its next Streamlit call: its computing is done, but nothing it would have drawn from there on is
-    sent. So a refresh counts only if it finished before the next tick, and the interval must outlast a
-    refresh. Ticks every 0.1 s into runs that compute 0.3 s and then draw: the runs end stopped (status
-    2), not finished (status 3), all but the one after the last tick."""
+def test_a_timer_tick_that_lands_mid_run_drops_what_the_run_drew(tmp_path):
+    """What bench/load.py's trainers and app/live_timing.py rest on (Streamlit 1.67, checked 2026-12-04): a
+    timer tick that arrives while its fragment runs waits for it, and the run goes on to its end, but what
+    it drew is not sent: it ends with status 2, and the next run starts. So a refresh counts only if it
+    finished before the next tick (status 3), and the interval must outlast a refresh: an overrun costs the
+    whole refresh's server time and shows nothing. Ticks every 0.1 s into runs that compute 0.3 s and then
+    draw: all runs but the last end with status 2, and the last one's text says that every earlier run got
+    past its last Streamlit call."""
     from bench.load import Session
     from tests.support import streamlit_server
 
     page = tmp_path / "slow_timer.py"
     page.write_text(SLOW_TIMER_PAGE)
 
-    async def tick_for(base: str, seconds: float) -> tuple[collections.Counter, int]:
-        session = Session(base, random.Random(0))
+    async def tick_for(base: str, seconds: float) -> tuple[collections.Counter, int, list[str]]:
+        session = Session(base, random.Random(0), record=True)
         await session.connect()
         await session.run()
         fragment_id = next(iter(session.auto_rerun))
-        statuses, sent, started = collections.Counter(), 0, time.perf_counter()
+        statuses, sent, started, texts = collections.Counter(), 0, time.perf_counter(), []
 
         async def collect(until: float) -> None:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -155,16 +158,29 @@ def test_a_timer_tick_that_lands_mid_run_cuts_the_run_off_before_it_draws(tmp_pa
             ticked = await session.send(fragment_id=fragment_id)
             sent += 1
             await collect(ticked + 0.1)
+            texts += _texts(session)
         await collect(time.perf_counter() + 1.5)
+        texts += _texts(session)
         await session.close()
-        return statuses, sent
+        return statuses, sent, texts
 
     with streamlit_server(script=page) as (base, _proc):
-        statuses, sent = asyncio.run(tick_for(base, 3.0))
+        statuses, sent, texts = asyncio.run(tick_for(base, 3.0))
     assert sent >= 15, sent  # a tick at least every 0.2 s: each 0.3 s run sees one land
-    # about 10 runs computed back to back: all but the last stopped for the next tick (status 2), which
-    # answered every tick that came meanwhile; only the last finished and drew (status 3)
+    # about 10 runs computed back to back: all but the last ended with status 2, their text never sent
     assert statuses[2] >= 5 and statuses[3] <= 2, statuses
+    runs, ended = map(int, re.fullmatch(r"runs (\d+) ended (\d+)", texts[-1]).groups())
+    assert runs > statuses[3] and ended == runs - 1, (texts, statuses)  # every earlier run went to its end
+    assert len(set(texts)) <= statuses[3] + 1, texts  # ...and the ones with status 2 drew nothing that came
+
+
+def _texts(session) -> list[str]:
+    """The markdown texts of the run ``session`` read last (then forgotten)."""
+    from streamlit.proto.Element_pb2 import Element
+
+    texts = [Element.FromString(raw).markdown.body for _, raw in session.current.drawn]
+    session.current.drawn.clear()
+    return [t for t in texts if t]
 
 
 SOMETIMES_SLOW_TIMER_PAGE = '''import time
