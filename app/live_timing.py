@@ -44,11 +44,16 @@ SLOWER_AT = 1.25
 FASTER_AT = 1.2
 
 
+def typical_work(recent_work: Sequence[float]) -> float:
+    """The median of the last :data:`WINDOW` refreshes' server times (seconds; ``recent_work`` non-empty)."""
+    return statistics.median(recent_work[-WINDOW:])
+
+
 def wanted_interval(recent_work: Sequence[float], active: int = 1) -> float:
     """The interval for refreshes whose server times (seconds, newest last) were ``recent_work``, when
     ``active`` runs play on the server: each run's refreshes leave room for the others', so that together
     they ask for at most :data:`LIVE_SHARE` of one core (``ActiveRuns``)."""
-    work = statistics.median(recent_work[-WINDOW:]) if recent_work else TYPICAL_TICK_SECONDS
+    work = typical_work(recent_work) if recent_work else TYPICAL_TICK_SECONDS
     own = HEADROOM * work if recent_work else REFRESH_SECONDS
     shared = active * work / LIVE_SHARE if active > 1 else 0.0  # a lone run may use the core it finds free
     return min(MAX_REFRESH_SECONDS, max(REFRESH_SECONDS, own, shared))
@@ -58,7 +63,7 @@ def starves(current: float, recent_work: Sequence[float]) -> bool:
     """Whether refreshes that took ``recent_work`` seconds (newest last) outlast an interval of ``current``:
     then the next tick drops what most of them drew, and waiting out :data:`MIN_RETIME_SECONDS` would only
     delay the chart (a heavy configuration's one step can take 1.7 s)."""
-    return bool(recent_work) and statistics.median(recent_work[-WINDOW:]) > current
+    return bool(recent_work) and typical_work(recent_work) > current
 
 
 def should_retime(current: float, wanted: float, timed_for: float = MIN_RETIME_SECONDS,

@@ -456,9 +456,10 @@ async def tick_like_a_browser(session: Session, deadline: float, stats: SessionS
     this one's, so under load those times lean short (the refresh count does not depend on them).
 
     A status 2 never stops the timer: it is either a run whose drawing the next tick dropped or a tick
-    that asked for a full run (re-timing), whose start removes the timer until the run announces it again. (Following a
-    status 2 to "its" full run, as this client once did, waited out RUN_TIMEOUT when the status came from
-    the client's own queued tick: 60 s without a tick, for 9 of 20 trainers in one run.)"""
+    that asked for a full run (re-timing), whose start removes the timer until the run announces it
+    again. (Following a status 2 to "its" full run, as this client once did, waited out RUN_TIMEOUT when
+    the status came from the client's own queued tick: 60 s without a tick, for 9 of 20 trainers in one
+    run.)"""
     armed, next_tick = -1.0, 0.0
     while time.perf_counter() < deadline and not session.closed_error:
         if not session.auto_rerun:  # no timer now (a full run is redrawing the page): a browser shows no

@@ -37,10 +37,10 @@ def _panel_head(result) -> str:
     return heads[0].replace("\\", "").split("**")[1]
 
 
-def _selection(index: int | None) -> dict:
-    points = [] if index is None else [{"curve_number": 1, "point_number": index, "point_index": index}]
-    return {"selection": {"points": points, "point_indices": [p["point_index"] for p in points],
-                          "box": [], "lasso": []}}
+def _selection(*indices: int) -> dict:
+    """The chart's selection state a browser sends when the click trace's points ``indices`` are selected."""
+    points = [{"curve_number": 1, "point_number": i, "point_index": i} for i in indices]
+    return {"selection": {"points": points, "point_indices": list(indices), "box": [], "lasso": []}}
 
 
 async def _click_then_late_deselect(base: str) -> list[tuple[str, str]]:
@@ -70,7 +70,7 @@ async def _click_then_late_deselect(base: str) -> list[tuple[str, str]]:
             if widget.kind == "selectbox" and widget.proto.label == LIST:
                 del session.widgets[widget_id]
         session.widgets[before_id] = before
-        chart.value = _selection(None)
+        chart.value = _selection()
         late = await session.change(chart)
         assert not late.exceptions, late.exceptions
         seen.append((names[target], _panel_head(late)))
@@ -88,8 +88,7 @@ async def _click_then_late_deselect(base: str) -> list[tuple[str, str]]:
         seen.append((names[target], _panel_head(again)))
 
         # ...and a shift-click adds a token to the selection: the added one is explained
-        chart.value = _selection(target)
-        chart.value["selection"]["points"].append({"curve_number": 1, "point_number": other, "point_index": other})
+        chart.value = _selection(target, other)
         added = await session.change(chart)
         seen.append((names[other], _panel_head(added)))
         return seen
