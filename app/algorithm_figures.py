@@ -5,8 +5,9 @@ rerun of the page (Streamlit hashes the function's source each time), here they 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-import streamlit as st
 
 import charts
 import trainer_code
@@ -20,10 +21,10 @@ def lineup(names: tuple[str, ...], yours: str) -> list:
     return algos + [trainer_code.read_pasted(yours)[1]] if yours else algos
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+@functools.lru_cache(maxsize=64)
 def sweep_view(names: tuple[str, ...], yours: str):
     """The along-the-ratio figure and its checked sentences for ``names`` (and ``yours``). Cached (building the
-    figure is most of a rerun; it depends on the picked names only); ``cache_resource`` hands out the same
+    figure is most of a rerun; it depends on the picked names only); ``functools.lru_cache`` hands out the same
     objects, which nothing mutates (``st.plotly_chart`` only serialises)."""
     algos, ratios = lineup(names, yours), tb.ratio_grid()
     curves = {a.name: tb.sweep(a, ratios) for a in algos}
@@ -31,7 +32,7 @@ def sweep_view(names: tuple[str, ...], yours: str):
     return figure, [s for a in algos for s in tb.sweep_sentences(a, ratios, curves[a.name])]
 
 
-@st.cache_resource(max_entries=128, show_spinner=False)
+@functools.lru_cache(maxsize=128)
 def batch_view(names: tuple[str, ...], yours: str, table: tuple, preset: str, move: float):
     """The batch, each algorithm's :class:`~grpo_core.toy_batch.BatchResult` on it, and the push heatmaps."""
     batch = tb.build(table, move=move, rare=tb.PRESETS[preset].rare)

@@ -4,17 +4,13 @@ Figures are cached per input as ``charts.PlainFigure`` specs (read-only once bui
 the page changes only one section's inputs, and a cached spec costs a rerun only its sending.
 """
 
-import streamlit as st
+import functools
+
 import torch
 
 import charts
-from grpo_core.curves import (
-    categorical_estimator_lab,
-    categorical_gradient_lab,
-    gaussian_estimator_lab,
-    gaussian_gradient_lab,
-    total_reward,
-)
+from grpo_core import curves
+from grpo_core.curves import categorical_estimator_lab, categorical_gradient_lab, total_reward
 
 TOKENS = ("the", "a", "one", "an", "this")
 KL_DASHES = ("solid", "dash", "dot")
@@ -34,36 +30,33 @@ FORWARD_KL = "∇KL(π_ref‖π) (exact)"
 DIFFERENCE_KL = "∇KL(π‖π_ref) − ∇KL(π_ref‖π) (exact)"
 
 
-# cache_resource, not cache_data: cache_data unpickles a lab's tensors on every hit (~3 ms a rerun of this page,
-# measured); the page only reads them.
-@st.cache_resource(max_entries=64, show_spinner=False)
-def gaussian_lab(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed):
-    return gaussian_estimator_lab(mu, sigma, mu_ref, sigma_ref, num_samples=num_samples, num_trials=num_trials,
-                                  seed=seed)
+# Caches: functools.lru_cache, shared by every session and process-wide like st.cache_resource (which hands out
+# the same objects; st.cache_data would unpickle a lab's tensors on every hit, ~3 ms a rerun of this page). A hit
+# costs ~0.1 us against st.cache_resource's ~70-120 us of hashing its arguments, and a lab change makes seven.
+# Nothing changes a cached object once built. Arguments are floats, ints, strings and tuples of them.
+@functools.lru_cache(maxsize=64)
+def gaussian_labs(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed):
+    """``(EstimatorLab, GradientLab)`` of one draw (grpo_core.curves.gaussian_labs)."""
+    return curves.gaussian_labs(mu, sigma, mu_ref, sigma_ref, num_samples=num_samples, num_trials=num_trials,
+                                seed=seed)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+@functools.lru_cache(maxsize=64)
 def token_lab(logits, logits_ref, num_samples, num_trials, seed):
     return categorical_estimator_lab(list(logits), list(logits_ref), num_samples=num_samples,
                                      num_trials=num_trials, seed=seed)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
-def gaussian_gradients(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed):
-    return gaussian_gradient_lab(mu, sigma, mu_ref, sigma_ref, num_samples=num_samples, num_trials=num_trials,
-                                 seed=seed)
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
+@functools.lru_cache(maxsize=64)
 def token_gradients(logits, logits_ref, num_samples, num_trials, seed):
     return categorical_gradient_lab(list(logits), list(logits_ref), num_samples=num_samples, num_trials=num_trials,
                                     seed=seed)
 
 
-FIGURE_CACHE = dict(max_entries=32, show_spinner=False)
+FIGURE_CACHE = 32
 
 
-@st.cache_resource(**FIGURE_CACHE)
+@functools.lru_cache(maxsize=FIGURE_CACHE)
 def reward_view(r_outcome: float, kls: tuple[float, ...], beta: float) -> tuple[list[float], charts.PlainFigure]:
     """``(at_beta, figure)``: each completion's total reward at ``beta`` (the page's sentence) and the chart of
     them along β. One cached call for both: computing the two numbers apart was ~15% of a β change (py-spy)."""
@@ -106,10 +99,10 @@ def lab_sizes(num_samples: int, num_trials: int, seed: int) -> tuple[int, int, i
 
 
 def run_lab(lab: str, shape: tuple, sizes: tuple[int, int, int]):
-    return token_lab(*shape, *sizes) if lab == "Tokens" else gaussian_lab(*shape, *sizes)
+    return token_lab(*shape, *sizes) if lab == "Tokens" else gaussian_labs(*shape, *sizes)[0]
 
 
-@st.cache_resource(**FIGURE_CACHE)
+@functools.lru_cache(maxsize=FIGURE_CACHE)
 def distribution_figure(lab: str, shape: tuple) -> charts.PlainFigure:
     policy_style = dict(color=charts.OKABE_ITO["blue"])
     ref_style = dict(color=charts.OKABE_ITO["orange"])
@@ -138,7 +131,7 @@ def distribution_figure(lab: str, shape: tuple) -> charts.PlainFigure:
     return charts.PlainFigure(traces, charts.house_layout(height=300, key=f"kl-dist-{lab}", **layout))
 
 
-@st.cache_resource(**FIGURE_CACHE)
+@functools.lru_cache(maxsize=FIGURE_CACHE)
 def spread_figure(lab: str, shape: tuple, sizes: tuple[int, int, int]) -> charts.PlainFigure:
     result = run_lab(lab, shape, sizes)
     traces = [
@@ -164,11 +157,11 @@ def spread_figure(lab: str, shape: tuple, sizes: tuple[int, int, int]) -> charts
 
 
 def run_gradients(lab: str, shape: tuple, sizes: tuple[int, int, int]):
-    return token_gradients(*shape, *sizes) if lab == "Tokens" else gaussian_gradients(*shape, *sizes)
+    return token_gradients(*shape, *sizes) if lab == "Tokens" else gaussian_labs(*shape, *sizes)[1]
 PARAMETER_LABELS = {"Gaussians": ("μ", "log σ"), "Tokens": tuple(f"logit “{tok}”" for tok in TOKENS)}
 
 
-@st.cache_resource(**FIGURE_CACHE)
+@functools.lru_cache(maxsize=FIGURE_CACHE)
 def gradient_figure(lab: str, shape: tuple, sizes: tuple[int, int, int]) -> charts.PlainFigure:
     g = run_gradients(lab, shape, sizes)
     terms = [(term, GRADIENT_ROWS[term][0], g.mean[i].numpy(), 2 * g.standard_error[i].numpy())

@@ -6,6 +6,8 @@ that calls it, from values that section has. (The controls stay in the page: tes
 from its source.)
 """
 
+import functools
+
 import pyarrow as pa
 import streamlit as st
 import torch
@@ -126,12 +128,12 @@ def gradient_table(gradients) -> None:
 
 
 # The slider moves β in steps of 0.01 over [0, 1], so its settings fit (a link may carry any β in range:
-# max_entries bounds the cache). Two grpo_loss calls were ~15% of a β change's server time (py-spy), for a
+# maxsize bounds the cache). Two grpo_loss calls were ~15% of a β change's server time (py-spy), for a
 # table a class asks for at the same few values.
-@st.cache_resource(max_entries=128, show_spinner=False)
+@functools.lru_cache(maxsize=128)
 def placements(beta: float) -> tuple[pa.Table, float, float]:
     """The table's rows at ``beta`` and the loss with the KL in the loss and in the reward. Shared by every
-    session (``cache_resource``): an Arrow table is immutable."""
+    session (``functools.lru_cache``): an Arrow table is immutable."""
     inputs = {name: torch.tensor(values) for name, values in NOTEBOOK.items()}
     results = {
         place: grpo_loss(inputs["logp_new"], inputs["logp_old"], inputs["logp_ref"], inputs["rewards"],

@@ -17,6 +17,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 import classroom  # noqa: E402
+import gc_freeze  # noqa: E402
 import run_slots  # noqa: E402
 
 # Before the page: a class link's hidden controls must never be drawn, not even for a moment.
@@ -39,3 +40,4 @@ with run_slots.run_slot():  # one run computes at a time (app/run_slots.py says 
     page = st.navigation(PAGES)
     page.run()
     room.finish(page)
+gc_freeze.freeze_what_is_loaded()  # outside the run slot: a first visit's collection holds no one's turn

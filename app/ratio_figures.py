@@ -4,9 +4,9 @@ Defined here rather than in the page: a cached function defined in a page script
 rerun, and Streamlit hashes its source each time to find its cache (~1.5 ms a rerun, measured).
 """
 
+import functools
 import math
 
-import streamlit as st
 import torch
 
 import charts
@@ -30,11 +30,11 @@ def ratio_sweep(x_max: float, kinks: tuple[float, ...]) -> torch.Tensor:
 
 # Bounded: an entry is ~30 KB (mostly the figure's spec: 29 KB of JSON at the defaults, 76 KB with the old
 # 801 points), so the cache holds at most ~4 MB once a class has left.
-@st.cache_resource(max_entries=128, show_spinner=False)
+@functools.lru_cache(maxsize=128)
 def clip_view(epsilon: float, epsilon_high: float, delta: float | None, ratio: float, advantage: float):
     """``(point, figure)``: the reader's point (``grpo_core.curves.ClipStatus``) and the chart. A class moving
     the same slider asks for the same few settings, and a cached figure costs a rerun no building (issue 11).
-    ``cache_resource`` hands every session the same objects, which nothing changes once built."""
+    ``functools.lru_cache`` hands every session the same objects, which nothing changes once built."""
     low, high = trust_region(epsilon, epsilon_high)
     x_max = max(2.5, ratio + 0.25, (delta or 0) + 0.5)
     ratios = ratio_sweep(x_max, (low, high) + ((delta,) if delta is not None else ()))

@@ -5,7 +5,8 @@ Kept apart so that the page (app/app_pages/reward_groups.py) reads as its sectio
 
 from __future__ import annotations
 
-import streamlit as st
+import functools
+
 
 import charts
 from grpo_core import reward_table as rt
@@ -16,19 +17,19 @@ def group_label(index: int) -> str:
     return f"P{index + 1}"
 
 
-@st.cache_resource(max_entries=128, show_spinner=False)
+@functools.lru_cache(maxsize=128)
 def summary_of(table: rt.RewardTable, scale: str) -> rt.TableSummary:
     """The group statistics of one (table, scale), which the charts, their notes and the numbers all read."""
     return rt.summarize(table, scale=scale)
 
 
-@st.cache_resource(max_entries=128, show_spinner=False)
+@functools.lru_cache(maxsize=128)
 def figures(table: rt.RewardTable, scale: str) -> tuple:
     """The reward and advantage figures of one (table, scale).
 
     Building the two figures is the largest part of a rerun (bench/bench_reward_groups.py times a scale flip
     with and without this cache), so they are cached: flipping the scale back and forth or returning to a
-    table costs no rebuild. ``cache_resource`` hands out the same objects without a copy: safe because nothing
+    table costs no rebuild. ``functools.lru_cache`` hands out the same objects without a copy: safe because nothing
     mutates them after this (``st.plotly_chart`` only serialises). Keyed by the (immutable, hashable)
     table; bounded so that many visitors' tables cannot grow memory without limit.
     """

@@ -9,8 +9,8 @@ stay meaningful:
 - ``ratio: ε``: the clip width slider flips between two values (after the first two, the curves, point and
   4-panel figure of each come from ``app/ratio_figures.py``'s cache).
 - ``ratio: point``: the point's ratio slider moves.
-- ``kl: β``: the β slider flips; the estimator lab comes from ``st.cache_resource``.
-- ``kl: N (lab recomputed)``: the sample-size slider flips with the resource caches cleared first, so the
+- ``kl: β``: the β slider flips; the estimator lab comes from ``app/kl_figures.py``'s cache.
+- ``kl: N (lab recomputed)``: the sample-size slider flips with the page's caches cleared first, so the
   Gaussian lab is drawn again (N = 10 / 20 samples x 200 trials, the default view).
 - ``kl: N = 10,000 x 200 (lab recomputed)``: the largest lab the page allows (2M samples), cache cleared.
 
@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
 from bench.quiet import silence_bare_mode_warning  # noqa: E402
+from bench.app_caches import clear_app_caches  # noqa: E402
 
 silence_bare_mode_warning()
-import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def main() -> None:
 
     def cleared(fn):
         def run() -> None:
-            st.cache_resource.clear()  # the labs' caches (app/kl_figures.py), and with them the figures'
+            clear_app_caches("kl_figures")  # the labs' caches, and with them the figures'
             fn()
 
         return run

@@ -6,8 +6,8 @@ Cases, timed in turns (A, B, C, D, A, B, ...) so that load on a shared machine h
 ratios stay meaningful:
 
 - ``scale (figures cached)``: the scale radio flips between two values already drawn once: the two
-  Plotly figures come from the page's ``st.cache_resource``.
-- ``scale (cache cleared)``: the same flip with every resource cache cleared first: the figures are
+  Plotly figures come from the page's ``functools.lru_cache``.
+- ``scale (cache cleared)``: the same flip with the figure caches cleared first: the figures are
   built again, as on the first view of a (table, scale).
 - ``edit a reward``: a data-editor edit to a reward never seen before (a new table, so a cache miss).
 - ``overview page rerun``: the Overview page (no controls), rerun as it is (``run()`` time only).
@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.quiet import silence_bare_mode_warning  # noqa: E402
+from bench.app_caches import clear_app_caches  # noqa: E402
 
 silence_bare_mode_warning()
-import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 WRAPPER = '''
@@ -90,7 +90,7 @@ def main() -> None:
         for i in range(args.repeats):
             scale, other = scales[i % 2], scales[(i + 1) % 2]
             timed(names[0], lambda: set_scale(scale))  # both (table, scale) figures are in the cache
-            st.cache_resource.clear()
+            clear_app_caches("reward_figures")
             timed(names[1], lambda: set_scale(other))  # built again
             set_scale(scale)  # untimed: the cache holds both figures again for the next turn
             timed(names[2], lambda: edit(i))

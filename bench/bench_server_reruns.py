@@ -1,6 +1,6 @@
 """Server CPU of one rerun after one control change, on a real `streamlit run`, each page vs trivial pages.
 
-    .venv/bin/python bench/bench_server_reruns.py [--changes 30] [--pages ratio-clipping kl-beta]
+    .venv/bin/python bench/bench_server_reruns.py [--rounds 6] [--pages ratio-clipping kl-beta] [--baseline HEAD]
 
 ``bench/bench_pages.py`` times the script under AppTest, which always reruns the whole page. A browser does
 not: a control drawn inside a section (``app/sections.py``, an ``st.fragment``) reruns that section alone, and
@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,7 @@ st.write(f"x = {x}")
 '''
 TRIVIAL_CHART = ROOT / "bench" / "trivial_chart_page.py"
 SERVER_ARGS = ["--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+BASELINE_MARK = " @"
 
 
 def cpu_seconds(process) -> float:
@@ -57,7 +59,8 @@ async def measure(targets: dict[str, tuple[str, str, object]], rounds: int, bloc
     value per round (the mean over that round's ``block`` changes)."""
     sessions, cpu = {}, {name: [] for name in targets}
     for name, (base, page, _) in targets.items():
-        session = Session(base, random.Random(f"{seed}-{name}"))
+        # a page and its baseline (``name @rev``) get the same changes
+        session = Session(base, random.Random(f"{seed}-{name.split(BASELINE_MARK)[0]}"))
         await session.connect()
         result = await session.run(page=page)
         if result.status != 0 or result.exceptions:
@@ -95,6 +98,9 @@ def main(argv=None) -> None:
     parser.add_argument("--block", type=int, default=15, help="changes per block (CPU time is read per block)")
     parser.add_argument("--pages", nargs="+", metavar="URL_PATH", help="only these pages ('' is the Overview)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--baseline", metavar="GIT_REV",
+                        help="also serve the app as of this commit (a temporary git worktree); each page's baseline "
+                        "takes its turn right after it, with the same changes: the previous way, side by side")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -107,7 +113,20 @@ def main(argv=None) -> None:
         app = psutil.Process(app_proc.pid)
         targets = {"trivial (write)": (write_base, "", psutil.Process(write_proc.pid)),
                    "trivial (chart)": (chart_base, "", psutil.Process(chart_proc.pid))}
-        targets.update({page or "overview": (app_base, page, app) for page in pages})
+        baseline = None
+        if args.baseline:
+            tree = Path(tmp) / "baseline"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.baseline],
+                           check=True, capture_output=True)
+            stack.callback(subprocess.run, ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True)
+            baseline_base, baseline_proc = stack.enter_context(
+                streamlit_server(extra_args=SERVER_ARGS, script=tree / "app" / "main.py"))
+            baseline = psutil.Process(baseline_proc.pid)
+        for page in pages:
+            targets[page or "overview"] = (app_base, page, app)
+            if baseline is not None:
+                targets[f"{page or 'overview'}{BASELINE_MARK}{args.baseline}"] = (baseline_base, page, baseline)
         cpu = asyncio.run(measure(targets, args.rounds, args.block, args.seed))
 
     floor = {name: statistics.median(cpu[name]) for name in ("trivial (write)", "trivial (chart)")}
@@ -120,6 +139,12 @@ def main(argv=None) -> None:
         ratios = [f"{median / floor[t]:18.1f}" if floor[t] > 0 else f"{'-':>18}" for t in floor]
         print(f"{name:<18} {median:10.1f} {max(values):8.1f} {' '.join(ratios)}")
     print("issue 11's target 1: every page <= 2x the trivial page")
+    if args.baseline:
+        print(f"this tree / {args.baseline}, same changes in the same rounds:")
+        for page in pages:
+            name = page or "overview"
+            old = statistics.median(cpu[f"{name}{BASELINE_MARK}{args.baseline}"])
+            print(f"  {name:<16} {statistics.median(cpu[name]) / old:5.2f}x" if old > 0 else f"  {name:<16}     -")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
 from grpo_core import _checks
-from grpo_core.functional import _check_clip, clipped_surrogate, kl_estimate
+from grpo_core.functional import _check_clip, clipped_surrogate, kl_estimate, kl_value_and_grad
 
 #: The estimators the labs compare: the three of Schulman (2020).
 KL_ESTIMATORS = ("k1", "k2", "k3")
@@ -406,26 +406,7 @@ def gaussian_estimator_lab(
         num_trials: independent estimates, in [1, :data:`MAX_TRIALS`].
         seed: int >= 0.
     """
-    exact = gaussian_kl(mu, sigma, mu_ref, sigma_ref)
-    num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
-    z, logp, logp_ref = _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed)
-    total = z.numel()
-    trial_estimates, sample_mean, sample_sq_mean, frac_negative = [], [], [], []
-    for estimator in KL_ESTIMATORS:  # one (trials, samples) tensor alive at a time
-        values = kl_estimate(logp, logp_ref, estimator=estimator)
-        trial_estimates.append(values.sum(dim=-1, dtype=torch.float64) / num_samples)
-        sample_mean.append(values.sum(dtype=torch.float64) / total)
-        sample_sq_mean.append(values.square().sum(dtype=torch.float64) / total)
-        frac_negative.append((values < 0).sum(dtype=torch.float64) / total)
-    return _stats(
-        exact,
-        trial_estimates=torch.stack(trial_estimates),
-        sample_mean=torch.stack(sample_mean),
-        sample_sq_mean=torch.stack(sample_sq_mean),
-        frac_negative_samples=torch.stack(frac_negative),
-        num_samples=num_samples, num_trials=num_trials, seed=seed,
-        infinite_variance=(False, False, gaussian_k3_variance_is_infinite(sigma, sigma_ref)),
-    )
+    return gaussian_labs(mu, sigma, mu_ref, sigma_ref, num_samples=num_samples, num_trials=num_trials, seed=seed)[0]
 
 
 def _logits(name: str, value) -> torch.Tensor:
@@ -566,19 +547,18 @@ class GradientLab:
         return z.max(dim=-1).values
 
 
-def _term_slopes(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
-    """``(5, *logp.shape)``: d term / d log pi per sample, k1/k2/k3 by autograd through
-    :func:`grpo_core.kl_estimate` (the loss's own function); k1_reward and k3_reward: the detached k1 and k3
-    values (the policy-gradient weight of a reward cost)."""
-    slopes = []
-    with torch.enable_grad():
-        for estimator in KL_ESTIMATORS:
-            leaf = logp.detach().clone().requires_grad_(True)
-            (slope,) = torch.autograd.grad(kl_estimate(leaf, logp_ref, estimator=estimator).sum(), leaf)
-            slopes.append(slope)
+def _values_and_slopes(logp: torch.Tensor, logp_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(values, slopes)``: ``(3, *logp.shape)`` k1/k2/k3 per sample, and ``(5, *logp.shape)`` d term / d log pi
+    per sample for :data:`GRADIENT_TERMS`. k1/k2/k3: the derivative the loss itself uses
+    (:func:`grpo_core.kl.kl_value_and_grad`, checked against autograd through :func:`grpo_core.kl_estimate`);
+    k1_reward and k3_reward: the detached k1 and k3 values (the policy-gradient weight of a reward cost)."""
+    values = torch.empty((len(KL_ESTIMATORS), *logp.shape), dtype=logp.dtype)
+    slopes = torch.empty((len(GRADIENT_TERMS), *logp.shape), dtype=logp.dtype)
+    for row, estimator in enumerate(KL_ESTIMATORS):
+        values[row], slopes[row] = kl_value_and_grad(logp, logp_ref, estimator, need_grad=True)
     for estimator in ("k1", "k3"):
-        slopes.append(kl_estimate(logp.detach(), logp_ref, estimator=estimator))
-    return torch.stack(slopes)
+        slopes[GRADIENT_TERMS.index(f"{estimator}_reward")] = values[KL_ESTIMATORS.index(estimator)]
+    return values, slopes
 
 
 def _sample_moments(total: int, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -632,12 +612,38 @@ def gaussian_gradient_lab(
     :math:`\nabla\log\pi(x) = (z/\sigma,\ z^2 - 1)` with :math:`z = (x-\mu)/\sigma`; the expectations are the
     closed forms of :func:`gaussian_kl_gradients` (0 for k1 in the loss, reverse minus forward for k3 in the
     reward)."""
+    return gaussian_labs(mu, sigma, mu_ref, sigma_ref, num_samples=num_samples, num_trials=num_trials, seed=seed)[1]
+
+
+def gaussian_labs(
+    mu: float,
+    sigma: float,
+    mu_ref: float,
+    sigma_ref: float,
+    *,
+    num_samples: int = 100,
+    num_trials: int = 100,
+    seed: int = 0,
+) -> tuple[EstimatorLab, GradientLab]:
+    """``(gaussian_estimator_lab(...), gaussian_gradient_lab(...))`` with these arguments, from one draw: each
+    estimator's values and slopes come from one :func:`grpo_core.kl.kl_value_and_grad` call. The KL page shows
+    both labs on the same samples; drawing and evaluating them twice was half of its lab's computing."""
+    exact = gaussian_kl(mu, sigma, mu_ref, sigma_ref)
     reverse, forward = gaussian_kl_gradients(mu, sigma, mu_ref, sigma_ref)
     num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
     z, logp, logp_ref = _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed)
-    scores = (z / sigma, z.square() - 1.0)  # d log pi / d (mu, log sigma) at the drawn x
-    slopes = _term_slopes(logp, logp_ref)  # (4, trials, samples)
     total = z.numel()
+    values, slopes = _values_and_slopes(logp, logp_ref)  # (3, trials, samples), (5, trials, samples)
+    estimators = _stats(
+        exact,
+        trial_estimates=values.sum(dim=-1, dtype=torch.float64) / num_samples,
+        sample_mean=values.sum(dim=(-2, -1), dtype=torch.float64) / total,
+        sample_sq_mean=values.square().sum(dim=(-2, -1), dtype=torch.float64) / total,
+        frac_negative_samples=(values < 0).sum(dim=(-2, -1), dtype=torch.float64) / total,
+        num_samples=num_samples, num_trials=num_trials, seed=seed,
+        infinite_variance=(False, False, gaussian_k3_variance_is_infinite(sigma, sigma_ref)),
+    )
+    scores = (z / sigma, z.square() - 1.0)  # d log pi / d (mu, log sigma) at the drawn x
     first = torch.empty(len(slopes), len(scores), dtype=torch.float64)
     second = torch.empty_like(first)
     for t, slope in enumerate(slopes):  # each per-sample gradient is made once, for both of its moments
@@ -648,13 +654,14 @@ def gaussian_gradient_lab(
     first, second = first / total, second / total
     sample_std, standard_error = _sample_moments(total, first, second)
     infinite = gaussian_k3_variance_is_infinite(sigma, sigma_ref)
-    return GradientLab(
+    lab = GradientLab(
         parameters=("mu", "log_sigma"), terms=GRADIENT_TERMS, mean=first, standard_error=standard_error,
         sample_std=sample_std,
         expected=torch.stack([torch.zeros(2, dtype=torch.float64), reverse, forward, reverse, reverse - forward]),
         reverse_kl_grad=reverse, forward_kl_grad=forward, infinite_variance=(False, False, infinite, False, infinite),
         num_samples=num_samples, num_trials=num_trials, seed=seed,
     )
+    return estimators, lab
 
 
 def categorical_gradient_lab(
@@ -678,7 +685,7 @@ def categorical_gradient_lab(
                                  torch.Generator().manual_seed(seed))
     logp = torch.log_softmax(theta, -1)
     score = torch.autograd.functional.jacobian(lambda t: torch.log_softmax(t, -1), theta)  # (C, C): row c = d log pi_c
-    per_token = _term_slopes(logp, logp_ref).unsqueeze(-1) * score  # (5, C, C): gradient when token c is drawn
+    per_token = _values_and_slopes(logp, logp_ref)[1].unsqueeze(-1) * score  # (5, C, C): gradient when token c is drawn
     overall = counts.sum(dim=0) / (num_samples * num_trials)  # (C,)
     first = torch.einsum("c,tcp->tp", overall, per_token)
     second = torch.einsum("c,tcp->tp", overall, per_token.square())

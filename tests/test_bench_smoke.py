@@ -81,3 +81,19 @@ def test_bench_server_reruns_quick_prints_its_ratios():
     out = run_bench(str(ROOT / "bench" / "bench_server_reruns.py"), "--pages", "ratio-clipping", "--rounds", "1",
                     "--block", "2")
     assert "x trivial (chart)" in out and "ratio-clipping" in out and "trivial (write)" in out, out
+
+
+def test_bench_server_reruns_runs_a_baseline_commit_beside_this_tree():
+    inside = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--is-inside-work-tree"], capture_output=True)
+    if inside.returncode != 0:
+        pytest.skip("not a git checkout: --baseline builds a worktree of a commit")
+    out = run_bench(str(ROOT / "bench" / "bench_server_reruns.py"), "--pages", "ratio-clipping", "--rounds", "1",
+                    "--block", "2", "--baseline", "HEAD")
+    assert "ratio-clipping @HEAD" in out and "this tree / HEAD" in out, out
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
+    assert "baseline" not in worktrees, worktrees  # its temporary worktree is removed
+
+
+def test_bench_gc_prints_both_collections_and_their_ratio():
+    out = run_bench(str(ROOT / "bench" / "bench_gc.py"), "--repeats", "1")
+    assert "unfrozen:" in out and "frozen:" in out and "frozen / unfrozen:" in out, out

@@ -466,6 +466,37 @@ def test_gaussian_gradient_lab_draws_the_estimator_labs_samples():
                                                            seed=5).mean)
 
 
+@pytest.mark.parametrize("shape, sizes", [((0.5, 1.0, 0.0, 1.0), (30, 7, 4)), ((0.5, 0.4, 0.0, 2.0), (200, 20, 1)),
+                                          ((3.0, 0.3, -3.0, 3.0), (50, 10, 2))])
+def test_gaussian_labs_match_autograd_through_kl_estimate_on_the_same_draws(shape, sizes):
+    # The labs take each slope from kl_value_and_grad; the reference is autograd through kl_estimate (the
+    # loss's own value), on the draws of the same seed, summed as the labs sum (float32 terms, float64 sums).
+    # The last shape's log-ratios pass the k3 clamp, where both must say the slope is flat.
+    from grpo_core.curves import GRADIENT_TERMS, KL_ESTIMATORS, _gaussian_draws, gaussian_labs
+    from grpo_core.kl import kl_estimate
+
+    mu, sigma, mu_ref, sigma_ref = shape
+    num_samples, num_trials, seed = sizes
+    estimators, gradients = gaussian_labs(*shape, num_samples=num_samples, num_trials=num_trials, seed=seed)
+    z, logp, logp_ref = _gaussian_draws(*shape, num_samples, num_trials, seed)
+    values = {k: kl_estimate(logp, logp_ref, estimator=k) for k in KL_ESTIMATORS}
+    slopes = {}
+    for k in KL_ESTIMATORS:
+        leaf = logp.clone().requires_grad_(True)
+        (slopes[k],) = torch.autograd.grad(kl_estimate(leaf, logp_ref, estimator=k).sum(), leaf)
+    slopes["k1_reward"], slopes["k3_reward"] = values["k1"], values["k3"]
+    total = num_samples * num_trials
+    for row, k in enumerate(KL_ESTIMATORS):
+        torch.testing.assert_close(estimators.trial_estimates[row],
+                                   values[k].sum(dim=-1, dtype=torch.float64) / num_samples, rtol=0, atol=0)
+    for row, term in enumerate(GRADIENT_TERMS):
+        for col, score in enumerate((z / sigma, z.square() - 1.0)):
+            expected = (slopes[term] * score).sum(dtype=torch.float64) / total
+            torch.testing.assert_close(gradients.mean[row, col], expected, rtol=1e-6, atol=1e-9)
+    assert gaussian_estimator_lab(*shape, num_samples=num_samples, num_trials=num_trials, seed=seed).mean.equal(
+        estimators.mean)
+
+
 def test_k3_gradient_with_infinite_variance_misses_its_mean():
     lab = gaussian_gradient_lab(0.5, 0.4, 0.0, 2.0, num_samples=1000, num_trials=200, seed=0)
     assert lab.distance_in_standard_errors()[2] > 10  # the "standard error" is meaningless here
