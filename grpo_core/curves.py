@@ -18,6 +18,11 @@ from torch.distributions import Categorical, Normal, kl_divergence
 from grpo_core import _checks
 from grpo_core.functional import _check_clip, clipped_surrogate, kl_estimate, kl_value_and_grad
 
+#: Draws per chunk of a Gaussian lab (whole trials at a time). Its temporaries (about 15 tensors of the chunk's
+#: size) then stay small: this server's memory is handed back to the system often (protobuf's upb allocator calls
+#: ``malloc_trim``), and each 4 KB page touched afresh cost a lab about 10 us here.
+LAB_CHUNK_DRAWS = 16_384
+
 #: The estimators the labs compare: the three of Schulman (2020).
 KL_ESTIMATORS = ("k1", "k2", "k3")
 
@@ -377,13 +382,19 @@ def gaussian_k3_variance_is_infinite(sigma: float, sigma_ref: float) -> bool:
 
 def _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed):
     """``(z, logp, logp_ref)``, each ``(trials, samples)``: standard normals ``z`` (the policy's draws are
-    ``mu + sigma z``) and both log-densities at them. float32: up to 2M samples must stay within a page's time
-    budget (sums are taken in float64). The shared ``-log(sqrt(2 pi))`` is left out: it cancels in
-    ``log p - log p_ref``. The value and gradient labs draw through here, so one seed gives both the same samples."""
+    ``mu + sigma z``) and both log-densities at them (:func:`_gaussian_log_densities`). The value and gradient
+    labs draw through here, so one seed gives both the same samples."""
     z = torch.randn(num_trials, num_samples, generator=torch.Generator().manual_seed(seed))
+    return (z, *_gaussian_log_densities(z, mu, sigma, mu_ref, sigma_ref))
+
+
+def _gaussian_log_densities(z, mu, sigma, mu_ref, sigma_ref) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logp, logp_ref)`` at the draws ``mu + sigma z``, shaped as ``z``. float32: up to 2M samples must stay
+    within a page's time budget (sums are taken in float64). The shared ``-log(sqrt(2 pi))`` is left out: it
+    cancels in ``log p - log p_ref``."""
     logp = z.square().mul_(-0.5).sub_(math.log(sigma))
     logp_ref = (z * sigma + (mu - mu_ref)).div_(sigma_ref).square_().mul_(-0.5).sub_(math.log(sigma_ref))
-    return z, logp, logp_ref
+    return logp, logp_ref
 
 
 def gaussian_estimator_lab(
@@ -631,26 +642,33 @@ def gaussian_labs(
     exact = gaussian_kl(mu, sigma, mu_ref, sigma_ref)
     reverse, forward = gaussian_kl_gradients(mu, sigma, mu_ref, sigma_ref)
     num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
-    z, logp, logp_ref = _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed)
+    z = _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed)[0]
     total = z.numel()
-    values, slopes = _values_and_slopes(logp, logp_ref)  # (3, trials, samples), (5, trials, samples)
+    trial_sums, value_sums = [], torch.zeros(3, len(KL_ESTIMATORS), dtype=torch.float64)  # sum, sum of squares, < 0
+    first = torch.zeros(len(GRADIENT_TERMS), 2, dtype=torch.float64)
+    second = torch.zeros_like(first)
+    rows = max(1, LAB_CHUNK_DRAWS // num_samples)
+    for chunk in z.split(rows):  # whole trials at a time: a small working set, the same per-trial sums
+        values, slopes = _values_and_slopes(*_gaussian_log_densities(chunk, mu, sigma, mu_ref, sigma_ref))
+        trial_sums.append(values.sum(dim=-1, dtype=torch.float64))
+        value_sums[0] += values.sum(dim=(-2, -1), dtype=torch.float64)
+        value_sums[1] += values.square().sum(dim=(-2, -1), dtype=torch.float64)
+        value_sums[2] += (values < 0).sum(dim=(-2, -1), dtype=torch.float64)
+        scores = (chunk / sigma, chunk.square() - 1.0)  # d log pi / d (mu, log sigma) at the drawn x
+        for t, slope in enumerate(slopes):  # each per-sample gradient is made once, for both of its moments
+            for p, score in enumerate(scores):
+                gradient = slope * score
+                first[t, p] += gradient.sum(dtype=torch.float64)
+                second[t, p] += gradient.square_().sum(dtype=torch.float64)
     estimators = _stats(
         exact,
-        trial_estimates=values.sum(dim=-1, dtype=torch.float64) / num_samples,
-        sample_mean=values.sum(dim=(-2, -1), dtype=torch.float64) / total,
-        sample_sq_mean=values.square().sum(dim=(-2, -1), dtype=torch.float64) / total,
-        frac_negative_samples=(values < 0).sum(dim=(-2, -1), dtype=torch.float64) / total,
+        trial_estimates=torch.cat(trial_sums, dim=-1) / num_samples,
+        sample_mean=value_sums[0] / total,
+        sample_sq_mean=value_sums[1] / total,
+        frac_negative_samples=value_sums[2] / total,
         num_samples=num_samples, num_trials=num_trials, seed=seed,
         infinite_variance=(False, False, gaussian_k3_variance_is_infinite(sigma, sigma_ref)),
     )
-    scores = (z / sigma, z.square() - 1.0)  # d log pi / d (mu, log sigma) at the drawn x
-    first = torch.empty(len(slopes), len(scores), dtype=torch.float64)
-    second = torch.empty_like(first)
-    for t, slope in enumerate(slopes):  # each per-sample gradient is made once, for both of its moments
-        for p, score in enumerate(scores):
-            gradient = slope * score
-            first[t, p] = gradient.sum(dtype=torch.float64)
-            second[t, p] = gradient.square_().sum(dtype=torch.float64)
     first, second = first / total, second / total
     sample_std, standard_error = _sample_moments(total, first, second)
     infinite = gaussian_k3_variance_is_infinite(sigma, sigma_ref)

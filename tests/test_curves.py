@@ -466,14 +466,20 @@ def test_gaussian_gradient_lab_draws_the_estimator_labs_samples():
                                                            seed=5).mean)
 
 
+@pytest.mark.parametrize("chunk", [None, 64, 1])
 @pytest.mark.parametrize("shape, sizes", [((0.5, 1.0, 0.0, 1.0), (30, 7, 4)), ((0.5, 0.4, 0.0, 2.0), (200, 20, 1)),
                                           ((3.0, 0.3, -3.0, 3.0), (50, 10, 2))])
-def test_gaussian_labs_match_autograd_through_kl_estimate_on_the_same_draws(shape, sizes):
+def test_gaussian_labs_match_autograd_through_kl_estimate_on_the_same_draws(shape, sizes, chunk, monkeypatch):
     # The labs take each slope from kl_value_and_grad; the reference is autograd through kl_estimate (the
     # loss's own value), on the draws of the same seed, summed as the labs sum (float32 terms, float64 sums).
-    # The last shape's log-ratios pass the k3 clamp, where both must say the slope is flat.
+    # The last shape's log-ratios pass the k3 clamp, where both must say the slope is flat. ``chunk``: the labs
+    # walk the trials a few at a time (LAB_CHUNK_DRAWS); 64 draws are two trials of 30, one of 50 or 200.
+    from grpo_core import curves
     from grpo_core.curves import GRADIENT_TERMS, KL_ESTIMATORS, _gaussian_draws, gaussian_labs
     from grpo_core.kl import kl_estimate
+
+    if chunk is not None:
+        monkeypatch.setattr(curves, "LAB_CHUNK_DRAWS", chunk)
 
     mu, sigma, mu_ref, sigma_ref = shape
     num_samples, num_trials, seed = sizes
@@ -489,6 +495,10 @@ def test_gaussian_labs_match_autograd_through_kl_estimate_on_the_same_draws(shap
     for row, k in enumerate(KL_ESTIMATORS):
         torch.testing.assert_close(estimators.trial_estimates[row],
                                    values[k].sum(dim=-1, dtype=torch.float64) / num_samples, rtol=0, atol=0)
+        torch.testing.assert_close(estimators.mean[row], values[k].sum(dtype=torch.float64) / total, rtol=1e-12,
+                                   atol=1e-15)
+        negative = (values[k] < 0).sum(dtype=torch.float64) / total
+        torch.testing.assert_close(estimators.frac_negative_samples[row], negative, rtol=0, atol=1e-15)
     for row, term in enumerate(GRADIENT_TERMS):
         for col, score in enumerate((z / sigma, z.square() - 1.0)):
             expected = (slopes[term] * score).sum(dtype=torch.float64) / total
