@@ -384,8 +384,13 @@ def _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed)
     """``(z, logp, logp_ref)``, each ``(trials, samples)``: standard normals ``z`` (the policy's draws are
     ``mu + sigma z``) and both log-densities at them (:func:`_gaussian_log_densities`). The value and gradient
     labs draw through here, so one seed gives both the same samples."""
-    z = torch.randn(num_trials, num_samples, generator=torch.Generator().manual_seed(seed))
+    z = _standard_normals(num_samples, num_trials, seed)
     return (z, *_gaussian_log_densities(z, mu, sigma, mu_ref, sigma_ref))
+
+
+def _standard_normals(num_samples: int, num_trials: int, seed: int) -> torch.Tensor:
+    """``(trials, samples)`` float32 standard normals from a ``torch.Generator`` seeded with ``seed``."""
+    return torch.randn(num_trials, num_samples, generator=torch.Generator().manual_seed(seed))
 
 
 def _gaussian_log_densities(z, mu, sigma, mu_ref, sigma_ref) -> tuple[torch.Tensor, torch.Tensor]:
@@ -638,11 +643,13 @@ def gaussian_labs(
 ) -> tuple[EstimatorLab, GradientLab]:
     """``(gaussian_estimator_lab(...), gaussian_gradient_lab(...))`` with these arguments, from one draw: each
     estimator's values and slopes come from one :func:`grpo_core.kl.kl_value_and_grad` call. The KL page shows
-    both labs on the same samples; drawing and evaluating them twice was half of its lab's computing."""
+    both labs on the same samples; drawing and evaluating them twice was half of its lab's computing. The trials
+    are walked :data:`LAB_CHUNK_DRAWS` draws at a time; per-trial sums are those of the whole draw."""
     exact = gaussian_kl(mu, sigma, mu_ref, sigma_ref)
     reverse, forward = gaussian_kl_gradients(mu, sigma, mu_ref, sigma_ref)
+    infinite = gaussian_k3_variance_is_infinite(sigma, sigma_ref)
     num_samples, num_trials, seed = _lab_sizes(num_samples, num_trials, seed)
-    z = _gaussian_draws(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed)[0]
+    z = _standard_normals(num_samples, num_trials, seed)  # the draws of _gaussian_draws, densities per chunk below
     total = z.numel()
     trial_sums, value_sums = [], torch.zeros(3, len(KL_ESTIMATORS), dtype=torch.float64)  # sum, sum of squares, < 0
     first = torch.zeros(len(GRADIENT_TERMS), 2, dtype=torch.float64)
@@ -667,11 +674,10 @@ def gaussian_labs(
         sample_sq_mean=value_sums[1] / total,
         frac_negative_samples=value_sums[2] / total,
         num_samples=num_samples, num_trials=num_trials, seed=seed,
-        infinite_variance=(False, False, gaussian_k3_variance_is_infinite(sigma, sigma_ref)),
+        infinite_variance=(False, False, infinite),
     )
     first, second = first / total, second / total
     sample_std, standard_error = _sample_moments(total, first, second)
-    infinite = gaussian_k3_variance_is_infinite(sigma, sigma_ref)
     lab = GradientLab(
         parameters=("mu", "log_sigma"), terms=GRADIENT_TERMS, mean=first, standard_error=standard_error,
         sample_std=sample_std,
