@@ -1,6 +1,6 @@
 """The Algorithms page's cached figures: the picked members' objectives along the ratio, and their results on
-the reader's batch. A module of their own, imported once: cache decorators in a page file run again with every
-rerun of the page (Streamlit hashes the function's source each time), here they run once per server.
+the reader's batch. A module of their own, imported once: a cache decorated in a page file would start empty
+with every rerun of the page; here it lasts as long as the server.
 """
 
 from __future__ import annotations

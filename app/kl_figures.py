@@ -32,7 +32,7 @@ DIFFERENCE_KL = "∇KL(π‖π_ref) − ∇KL(π_ref‖π) (exact)"
 
 # Caches: functools.lru_cache, shared by every session and process-wide like st.cache_resource (which hands out
 # the same objects; st.cache_data would unpickle a lab's tensors on every hit, ~3 ms a rerun of this page). A hit
-# costs ~0.1 us against st.cache_resource's ~70-120 us of hashing its arguments, and a lab change makes seven.
+# costs ~0.1 us against st.cache_resource's ~70-120 us of hashing its arguments, and a lab change makes five to seven.
 # Nothing changes a cached object once built. Arguments are floats, ints, strings and tuples of them.
 @functools.lru_cache(maxsize=64)
 def gaussian_labs(mu, sigma, mu_ref, sigma_ref, num_samples, num_trials, seed):

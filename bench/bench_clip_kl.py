@@ -12,7 +12,8 @@ stay meaningful:
 - ``kl: β``: the β slider flips; the estimator lab comes from ``app/kl_figures.py``'s cache.
 - ``kl: N (lab recomputed)``: the sample-size slider flips with the page's caches cleared first, so the
   Gaussian lab is drawn again (N = 10 / 20 samples x 200 trials, the default view).
-- ``kl: N = 10,000 x 200 (lab recomputed)``: the largest lab the page allows (2M samples), cache cleared.
+- ``kl: N = 10,000 x 200 (lab recomputed)``: the largest lab the page asks for, cache cleared; it draws 20 trials,
+  not 200 (``app/kl_figures.py``'s ``MAX_DRAWS``, 200,000 draws a change).
 
 Prints the median wall time of each and its ratio to ``ratio: ε``, and the same for the process's CPU
 time (all threads; AppTest's polling sleeps cost none), which stays meaningful when other work loads the
