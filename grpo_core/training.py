@@ -382,6 +382,36 @@ class TinyPolicy(nn.Module):
         """One position: ``prompt (N, H)``, ``previous (N,)`` -> ``(N, V)``."""
         return self.head(prompt + self.embed_prev[previous] + self.embed_pos[position])
 
+    def state_index(self, previous: torch.Tensor) -> torch.Tensor:
+        """``previous (N, T)`` tokens -> ``(N, T)`` indices into :meth:`state_logits`'s states.
+
+        A completion reaches ``S = 1 + (T - 1) V`` of the ``(V + 1) T`` (previous token, position) pairs:
+        BOS at position 0 (state 0), an answer token ``v`` at position ``t >= 1`` (state ``1 + (t - 1) V + v``).
+        """
+        vocab = self.bos
+        positions = torch.arange(previous.shape[1], device=previous.device)
+        return torch.where(positions == 0, 0, 1 + (positions - 1) * vocab + previous)
+
+    def state_logits(self, operands: torch.Tensor, chunk_elements: int = 1 << 18) -> torch.Tensor:
+        """``(P, 2)`` operands -> ``(P, S, V)`` logits of every reachable state (:meth:`state_index`), the
+        same numbers as :meth:`forward` bit for bit (the embeddings are summed in its order).
+
+        Built ``chunk_elements`` hidden values at a time, so that the temporaries stay small (the app's server
+        hands freed memory back to the system often, and each page touched afresh costs a fault; see
+        :data:`grpo_core.curves.LAB_CHUNK_DRAWS`).
+        """
+        vocab, t, h = self.bos, self.max_len, self.w1.shape[0]
+        features = self.prompt_features(operands)
+        states = 1 + (t - 1) * vocab
+        out = torch.empty(operands.shape[0], states, vocab, device=operands.device)
+        rows = max(1, chunk_elements // (states * h))
+        for lo in range(0, operands.shape[0], rows):
+            f = features[lo:lo + rows]
+            first = f + self.embed_prev[self.bos] + self.embed_pos[0]
+            later = (f[:, None, None, :] + self.embed_prev[None, None, :vocab, :]) + self.embed_pos[None, 1:t, None, :]
+            out[lo:lo + rows] = self.head(torch.cat([first[:, None, :], later.reshape(f.shape[0], -1, h)], dim=1))
+        return out
+
 
 # ------------------------------------------------------------------------------------------- results
 
@@ -538,13 +568,6 @@ class Trainer:
         self.operands = self.task.operands.to(self.device)
         self.targets = self.task.targets.to(self.device)
         self.target_lengths = self.task.target_lengths.to(self.device)
-        # The frozen reference's net output for every (prompt, previous token, position): its log-probs on a
-        # batch are then a lookup (the policy is Markov in the previous token), not a forward pass per step.
-        with torch.no_grad():
-            ref = self.reference
-            pre = (ref.prompt_features(self.operands)[:, None, None, :] + ref.embed_prev[None, :, None, :]
-                   + ref.embed_pos[None, None, :, :])
-            self._reference_table = ref.head(pre)  # (P, V + 1, T, V)
         self.history = MetricHistory()
         self.stop_reason: str | None = None
         self.step_count = 0
@@ -592,10 +615,19 @@ class Trainer:
         previous[:, 1:] = completions[:, :-1]
         return previous
 
+    @cached_property
+    def _reference_table(self) -> torch.Tensor:
+        """``(P, S, V)``: the frozen reference's net output in every state a completion can reach
+        (:meth:`TinyPolicy.state_logits`), so that its log-probs on a batch are a lookup, not a forward pass per
+        step (the policy is Markov in the previous token). Built at the run's first use, not with the run: a
+        new run shows at once, and one whose settings change again before it trains never builds it."""
+        with torch.no_grad():
+            return self.reference.state_logits(self.operands)
+
     def _reference_log_probs(self, prompt_index, previous, prior) -> torch.Tensor:
-        """``(N, T, V)`` log-probabilities of the frozen reference (from its precomputed table)."""
-        positions = torch.arange(previous.shape[1], device=self.device)
-        logits = self._reference_table[prompt_index[:, None], previous, positions] + prior
+        """``(N, T, V)`` log-probabilities of the frozen reference (from its table)."""
+        states = self.policy.state_index(previous)
+        logits = self._reference_table[prompt_index[:, None], states] + prior
         return torch.log_softmax(logits / self.config.temperature, dim=-1)
 
     def _log_probs(self, policy: TinyPolicy, prompt_index, previous, prior) -> torch.Tensor:

@@ -223,3 +223,31 @@ def test_runs_on_the_core_device_by_default():
     assert trainer.device == grpo_core.device()
     assert next(trainer.policy.parameters()).device.type == grpo_core.device().type
     assert math.isfinite(trainer.step().metrics["loss"])
+
+
+@pytest.mark.parametrize("task,size", [("add", "small"), ("times", "tiny"), ("times", "large")])
+def test_reference_table_is_the_reference_forward_in_every_reachable_state(task, size):
+    """The lookup the steps use equals the frozen reference's forward pass bit for bit, on every state a
+    completion reaches (BOS at position 0, any answer token later); built a prompt at a time it is the same
+    table (up to the rounding of a matrix product with fewer rows)."""
+    trainer = Trainer(TrainConfig(task=task, policy_size=size, seed=3), device=CPU)
+    ref, vocab, t = trainer.reference, trainer.task.vocab_size, trainer.task.max_len
+    # every (prompt, answer-token sequence) with each token at each position at least once
+    prompts = torch.arange(trainer.task.num_prompts).repeat_interleave(vocab)
+    completions = torch.arange(vocab).repeat(trainer.task.num_prompts)[:, None].expand(-1, t).clone()
+    completions[:, 1:] = completions[:, 1:].roll(1, dims=0)  # later positions see other previous tokens too
+    previous = trainer._previous(completions)
+    with torch.no_grad():
+        direct = ref(ref.prompt_features(trainer.operands[prompts]), previous)
+        assert torch.equal(trainer._reference_table[prompts[:, None], ref.state_index(previous)], direct)
+        torch.testing.assert_close(ref.state_logits(trainer.operands, chunk_elements=1), trainer._reference_table,
+                                   rtol=1e-6, atol=1e-7)
+    states = ref.state_index(previous)
+    assert states[:, 0].eq(0).all() and int(states.max()) < 1 + (t - 1) * vocab == trainer._reference_table.shape[1]
+
+
+def test_a_new_run_builds_its_reference_table_only_when_it_steps():
+    trainer = Trainer(TrainConfig(task="times", policy_size="large"), device=CPU)
+    assert "_reference_table" not in vars(trainer)
+    trainer.step()
+    assert "_reference_table" in vars(trainer)
