@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 import classroom
@@ -58,3 +59,16 @@ def also_rerun(*keys: str) -> None:
     ctx = get_script_run_ctx()
     if ctx is not None and ctx.fragment_ids_this_run:
         st.rerun(list(keys))
+
+
+def in_this_run(*keys: str) -> bool:
+    """Whether this run redraws the sections ``keys``: a whole-page run draws them all, a section's rerun the
+    ones its control's :func:`also_rerun` named (none that has not been drawn yet)."""
+    ctx = get_script_run_ctx()
+    if ctx is None or classroom.in_full_run():
+        return True
+    try:
+        wanted = ctx.fragment_storage.resolve_target(list(keys))
+    except StreamlitAPIException:
+        return False
+    return set(wanted) <= set(ctx.fragment_ids_this_run or ())

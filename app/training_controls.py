@@ -165,7 +165,7 @@ NOT_IN_CODE = ("tr_temp", "tr_lr", "tr_cap", "tr_partial")
 NOT_IN_LABEL = ("tr_cap",)
 #: How fast a run plays: no section but its own shows it (a playing view reads it at every refresh).
 PACE = ("tr_speed",)
-#: The controls that start a new run (STRUCTURAL_FIELDS), which the whole page shows: drawn outside any section.
+#: The controls that start a new run (STRUCTURAL_FIELDS): their section reruns every one that shows the run.
 NEW_RUN = ("tr_task", "tr_size", "tr_B", "tr_G", "tr_difficulty", "tr_seed")
 
 

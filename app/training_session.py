@@ -20,6 +20,10 @@ PENDING_WIDGETS, EXPERIMENT = "tr_pending_widgets", "tr_experiment"
 RUN_COUNTER = "tr_run_counter"
 LIVE_FRAGMENT, COMPARE_FRAGMENT = "tr_live", "tr_compare_runs"  # fragment keys (st.rerun(scope=...) names them)
 RUN_SECTION, CODE_SECTION = "tr_run", "tr_code"  # sections: the settings applied, the TRL / verl code
+NEW_RUN_SECTION, EXPERIMENTS_SECTION = "tr_new_run", "tr_ready_made"  # the controls that start a run, the experiments
+#: What a new run changes on the page, in the order it must rerun: the trainer first (the run section makes it),
+#: then the experiments (their box opens for a fresh run), the run's view and the runs kept (the old one among them).
+NEW_RUN_READERS = (RUN_SECTION, EXPERIMENTS_SECTION, LIVE_FRAGMENT, COMPARE_FRAGMENT)
 DETAIL_CACHE = "tr_detail_cache"  # the groups table and distribution drawn last (the page's drawing cache)
 MAX_KEPT_RUNS = 6  # the largest experiment has five arms
 LESSON = "tr_lesson"  # the last finished experiment: its lesson and what its runs showed
@@ -28,7 +32,9 @@ LESSON = "tr_lesson"  # the last finished experiment: its lesson and what its ru
 def sections_reading(key: str) -> tuple[str, ...]:
     """The page's sections that show control ``key``'s value, besides the control's own, in the order they must
     rerun: :data:`RUN_SECTION` first, since it applies the settings to the trainer that the others show."""
-    if key not in DEFAULTS or key in tc.PACE or key in tc.NEW_RUN:
+    if key in tc.NEW_RUN:
+        return NEW_RUN_READERS
+    if key not in DEFAULTS or key in tc.PACE:
         return ()
     shown = ((LIVE_FRAGMENT, key in tc.SHOWN_LIVE), (COMPARE_FRAGMENT, key not in tc.NOT_IN_LABEL),
              (CODE_SECTION, key not in tc.NOT_IN_CODE))
@@ -174,6 +180,9 @@ def current_trainer() -> Trainer:
             trainer = st.session_state[TRAINER] = Trainer(config)
             st.session_state.pop(LAST, None)
             st.session_state.pop(DETAIL_CACHE, None)
+            # The question picked keeps its rank (the i-th hardest), but the new run's questions differ, and the
+            # browser would show the old question's name until the value is set again from here.
+            st.session_state["tr_probe"] = st.session_state.get("tr_probe", VIEW_DEFAULTS["tr_probe"])
         else:
             trainer.reconfigure(config)
     if trainer is None:  # the very first settings are unusable: start from the defaults

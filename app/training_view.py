@@ -17,6 +17,7 @@ import torch
 import charts
 import classroom
 import live_timing
+import sections
 import token_inspector as ti
 import training_controls as tc
 import training_session as ts
@@ -185,10 +186,15 @@ def draw_view(trainer: Trainer) -> None:
     st.session_state[DRAW_SECONDS] = time.perf_counter() - started
 
 
-def draw_experiments(trainer: Trainer) -> None:
-    """The ready-made experiments' buttons, the one running and the last one's lesson. Outside any section: a
-    button sets every control and starts a run, so the whole page reruns. A class link names them all at once
-    (an experiment sets every knob, so a lock on any knob locks them too)."""
+@sections.section(ts.EXPERIMENTS_SECTION)
+def draw_experiments() -> None:
+    """The ready-made experiments' buttons, the one running and the last one's lesson: a section, which a new
+    run reruns (its box opens for a run not yet trained). A button sets every control and starts a run, which
+    the whole page shows. A class link names them all at once (an experiment sets every knob, so a lock on any
+    knob locks them too)."""
+    if st.session_state.get(ts.PENDING_RESET) and not classroom.in_full_run():
+        st.rerun(scope="app")  # an experiment's button: the reset happens in the full run, where the settings are read
+    trainer: Trainer = st.session_state[ts.TRAINER]
     with st.container(key="tr_experiments"), st.expander(
             "Ready-made experiments (one click: two to five runs, then overlaid under Compare runs)",
             expanded=not len(trainer.history) or ts.LESSON in st.session_state):

@@ -116,3 +116,33 @@ def test_the_class_link_builders_picks_rerun_the_builder_alone(server):
     assert result.elements < 15 < opened.elements, (result.elements, opened.elements)
     assert all(path[0] == SIDEBAR for path, _ in result.drawn)  # nothing of the page itself was redrawn
     assert any(b"present=1" in element for _, element in result.drawn)  # the link now says so
+
+
+def test_a_new_run_reruns_the_sections_that_show_it_not_the_page(server):
+    """Task, size, B, G, difficulty and seed start a new run: their change reruns the run's sections (a
+    fifth of a class's changes on Live training, which a whole-page rerun made its slowest, issue 11); the
+    test above checks that the screen is then the whole run's."""
+    from bench.load import Session, _new_value, _query_text
+
+    labels = {"Task", "Policy size", "Prompts per step (B)", "Group size (G)", "Difficulty at the start", "Seed"}
+
+    async def go():
+        session = Session(server, random.Random(0), record=True)
+        await session.connect()
+        try:
+            opened = await session.run(page="training")
+            results = {}
+            for label in sorted(labels):
+                widget = next(w for w in session.widgets.values() if w.proto.label == label)
+                widget.value = _new_value(widget, session.rng)
+                session.query[widget.query_key] = _query_text(widget.value)
+                results[label] = await session.change(widget)
+            return opened, results
+        finally:
+            await session.close()
+
+    opened, results = asyncio.run(go())
+    assert set(results) == labels
+    for label, result in results.items():
+        assert not result.exceptions and result.status == 3, (label, result.status, result.exceptions)
+        assert result.elements < opened.elements, (label, result.elements, opened.elements)

@@ -49,10 +49,34 @@ st.markdown(
 )
 
 # The run controls, a section per group (app/sections.py): a change reruns its group and the sections that show
-# its value (training_session.sections_reading). The presets and the controls that start a new run (task, size,
-# B, G, difficulty, seed) stay outside: the whole page shows the new run.
+# its value (training_session.sections_reading); one that starts a new run (task, size, B, G, difficulty, seed),
+# every section that shows the run. The presets stay outside: they set controls of every group.
 def rerun(section: str, key: str) -> dict:
     return dict(on_change=sections.also_rerun, args=(section, *ts.sections_reading(key)))
+
+
+@sections.section(ts.NEW_RUN_SECTION)
+def new_run_section() -> None:
+    section = ts.NEW_RUN_SECTION
+    st.header("Run")
+    st.selectbox("Task", TASKS, key="tr_task", bind="query-params", **rerun(section, "tr_task"),
+                 disabled=classroom.locked("tr_task"), help=tc.HELP["tr_task"])
+    st.selectbox("Policy size", tuple(POLICY_SIZES), key="tr_size", bind="query-params", **rerun(section, "tr_size"),
+                 disabled=classroom.locked("tr_size"),
+                 help="Width of the policy network (an embedding of the question, the previous token and the "
+                      "position, then an MLP): " + ", ".join(f"{k} = {v}" for k, v in POLICY_SIZES.items())
+                      + " hidden units. Changing it starts a new run.")
+    st.slider("Prompts per step (B)", 1, tc.MAX_B, key="tr_B", bind="query-params", **rerun(section, "tr_B"),
+              disabled=classroom.locked("tr_B"), help=tc.HELP["tr_B"])
+    st.slider("Group size (G)", 1, 32, key="tr_G", bind="query-params", **rerun(section, "tr_G"),
+              disabled=classroom.locked("tr_G"), help=tc.HELP["tr_G"])
+    st.selectbox("Difficulty at the start", tuple(DIFFICULTY), key="tr_difficulty", bind="query-params",
+                 **rerun(section, "tr_difficulty"), disabled=classroom.locked("tr_difficulty"),
+                 help="How often the starting policy is already right (a stand-in for what pretraining gave an "
+                      "LLM): " + "; ".join(DIFFICULTY_LABELS.values()) + ". Easy makes most groups all-right. "
+                      "Changing it starts a new run.")
+    st.number_input("Seed", 0, 9999, step=1, key="tr_seed", bind="query-params", **rerun(section, "tr_seed"),
+                    disabled=classroom.locked("tr_seed"), help=tc.HELP["tr_seed"])
 
 
 @sections.section("tr_pace")
@@ -161,25 +185,7 @@ with st.sidebar:
                       disabled=classroom.locked("tr_presets", *tc.PRESETS[name]))  # a preset sets those knobs
     st.caption("The app starts from DeepSeekMath's GRPO (β = 0.04, loss_type grpo). TRL 1.16's GRPOConfig "
                "defaults differ: loss_type dapo, β = 0, use_bias_correction_kl on.")
-    st.header("Run")
-    st.selectbox("Task", TASKS, key="tr_task", bind="query-params", disabled=classroom.locked("tr_task"),
-                 help=tc.HELP["tr_task"])
-    st.selectbox("Policy size", tuple(POLICY_SIZES), key="tr_size", bind="query-params",
-                 disabled=classroom.locked("tr_size"),
-                 help="Width of the policy network (an embedding of the question, the previous token and the "
-                      "position, then an MLP): " + ", ".join(f"{k} = {v}" for k, v in POLICY_SIZES.items())
-                      + " hidden units. Changing it starts a new run.")
-    st.slider("Prompts per step (B)", 1, tc.MAX_B, key="tr_B", bind="query-params", disabled=classroom.locked("tr_B"),
-              help=tc.HELP["tr_B"])
-    st.slider("Group size (G)", 1, 32, key="tr_G", bind="query-params", disabled=classroom.locked("tr_G"),
-              help=tc.HELP["tr_G"])
-    st.selectbox("Difficulty at the start", tuple(DIFFICULTY), key="tr_difficulty", bind="query-params",
-                 disabled=classroom.locked("tr_difficulty"),
-                 help="How often the starting policy is already right (a stand-in for what pretraining gave an "
-                      "LLM): " + "; ".join(DIFFICULTY_LABELS.values()) + ". Easy makes most groups all-right. "
-                      "Changing it starts a new run.")
-    st.number_input("Seed", 0, 9999, step=1, key="tr_seed", bind="query-params", disabled=classroom.locked("tr_seed"),
-                    help=tc.HELP["tr_seed"])
+    new_run_section()
     pace_section()
     sampling_section()
     clipping_section()
@@ -192,8 +198,8 @@ def run_section() -> None:
     """The trainer brought to the controls' settings, and what it says about them (a new run is the page's)."""
     before = st.session_state.get(ts.TRAINER)
     trainer = ts.current_trainer()
-    if not classroom.in_full_run() and trainer is not before:
-        st.rerun(scope="app")  # a new run: the whole page shows it (the experiments, the runs kept)
+    if trainer is not before and not sections.in_this_run(*ts.NEW_RUN_READERS):
+        st.rerun(scope="app")  # a new run from a change that reruns less (a fixed setting): the page shows it
     st.caption(f"Policy: {trainer.num_parameters:,} parameters on {device_name(trainer.device)}; the reference is "
                "the starting policy, frozen.")
     if ts.NOTICE in st.session_state:
@@ -209,7 +215,7 @@ def code_section() -> None:
 
 
 run_section()
-tv.draw_experiments(st.session_state[ts.TRAINER])
+tv.draw_experiments()
 code_section()
 
 

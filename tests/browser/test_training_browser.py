@@ -129,3 +129,37 @@ def test_play_streams_pause_stops_without_errors(pause_clicks):
     # 68-181 ms on a quiet machine). A Pause that did not stop the run fails above, whatever its latency.
     assert refreshes_per_s >= 2.0
     assert statistics.median(pauses) < 2500
+
+
+def test_a_new_run_from_the_sidebar_shows_on_the_whole_page():
+    """A change of a control that starts a new run (the Seed) reruns the sections that show the run, not the
+    page: the notice, the fresh run's step counter, the old run kept under Compare runs, and the question
+    picked named as the new run names it (the browser kept the old run's name before, 2026-12-05)."""
+    with streamlit_server() as (base, _proc), chromium_page(viewport=(1400, 2400)) as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(f"{base}/training", wait_until="domcontentloaded")
+        wait_app_idle(page, timeout_ms=60000)
+        for _ in range(2):
+            page.get_by_role("button", name="Step", exact=True).click()
+            wait_app_idle(page)
+        question = page.get_by_test_id("stSelectbox").filter(has_text="Question").get_by_role("combobox")
+        before = question.input_value()
+        seed = page.get_by_label("Seed", exact=True).and_(page.locator("input"))
+        seed.fill("12")
+        seed.press("Enter")
+        notice = page.get_by_text("seed changed, so a new run started")
+        notice.wait_for(timeout=20000)
+        wait_app_idle(page)
+        counter = page.get_by_test_id("stMetricValue").first.text_content()
+        kept = page.get_by_text("Finished runs are kept here").count()  # shown only while no run is kept
+        shown = question.input_value()
+        question.click()
+        options = page.get_by_role("option").all_inner_texts()
+        page.keyboard.press("Escape")
+        page.screenshot(path=str(SHOTS / "training_new_run.png"), full_page=False)
+    assert not errors, errors
+    assert step_number(counter) == 0, counter
+    assert kept == 0, "the run before the change is not under Compare runs"
+    assert before not in options, "seed 12 should draw other questions than seed 0"  # else the check below is empty
+    assert shown in options, (shown, options)
