@@ -230,16 +230,21 @@ def bench_plotly(rounds: int, draws: int) -> None:
 
 # --------------------------------------------------------------------------- one slider step, every page
 
+#: The page's Plotly charts: in the page itself (``st.plotly_chart``) and in app/live_chart.py's frames.
+PLOTS = """() => [document, ...[...document.querySelectorAll('iframe')].map(f => f.contentDocument).filter(d => d)]
+  .flatMap(d => [...d.querySelectorAll('.js-plotly-plot')])"""
+
 #: Run before a key press: notes the keydown's time, then the first animation frame at which a Plotly chart on
 #: the page holds other data than before (a chart Streamlit mounted anew, or one re-plotted in place).
 WATCH_STEP = """
 () => {
-  const before = new Map([...document.querySelectorAll('.js-plotly-plot')].map(p => [p, p.data]));
+  const plots = %s;
+  const before = new Map(plots().map(p => [p, p.data]));
   const step = window.__step = {down: null, shown: null};
   document.addEventListener('keydown', () => { step.down = performance.now(); }, {capture: true, once: true});
   const changed = (p) => p._fullLayout && p.data && (!before.has(p) || p.data !== before.get(p));
   const tick = () => {
-    if (step.down !== null && [...document.querySelectorAll('.js-plotly-plot')].some(changed)) {
+    if (step.down !== null && plots().some(changed)) {
       step.shown = performance.now();
       return;
     }
@@ -247,7 +252,7 @@ WATCH_STEP = """
   };
   requestAnimationFrame(tick);
 }
-"""
+""" % PLOTS
 
 
 def step_ms(page, slider, key: str, timeout_ms: int = 8000) -> float | None:
@@ -270,7 +275,7 @@ def open_with_chart(page, url: str) -> bool:
     page.goto(url, wait_until="domcontentloaded")
     wait_app_idle(page, timeout_ms=120_000)
     try:
-        page.locator(".js-plotly-plot").first.wait_for(timeout=15_000)
+        page.wait_for_function(f"({PLOTS})().length > 0", timeout=15_000, polling=100)
     except Exception:  # noqa: BLE001  (a page without a chart: nothing to time)
         return False
     page.wait_for_timeout(1000)
@@ -289,7 +294,7 @@ def chart_slider(page):
     return None, None
 
 
-def bench_steps(rounds: int, steps: int) -> None:
+def bench_steps(rounds: int, steps: int, only: list[str] | None = None) -> None:
     from tests import page_catalog as pc
 
     back = {"ArrowRight": "ArrowLeft", "ArrowLeft": "ArrowRight"}
@@ -303,7 +308,7 @@ def bench_steps(rounds: int, steps: int) -> None:
         trivial_slider, _ = chart_slider(trivial)
         for r in range(rounds):
             for info in pc.pages():
-                if info.url_path in skipped:
+                if info.url_path in skipped or (only and info.url_path not in only):
                     continue
                 if not open_with_chart(page, f"{base}/{info.browser_path}"):
                     skipped.append(info.url_path)
@@ -352,6 +357,7 @@ def main() -> None:
     parser.add_argument("--step-rounds", type=int, default=2, help="rounds of the slider-step comparison")
     parser.add_argument("--steps", type=int, default=6, help="slider steps timed per page and round")
     parser.add_argument("--parts", type=int, nargs="+", choices=(1, 2, 3, 4), default=[1, 2, 3, 4])
+    parser.add_argument("--pages", nargs="+", help="part 3's pages (their URL paths; default every page)")
     parser.add_argument("--speed-rounds", type=int, default=1, help="rounds of part 4 (every speed)")
     parser.add_argument("--speeds", nargs="+", default=list(SPEEDS), choices=SPEEDS, help="part 4's speeds")
     args = parser.parse_args()
@@ -360,7 +366,7 @@ def main() -> None:
     if 1 in args.parts:
         bench_page(args.rounds, args.seconds, args.pauses)
     if 3 in args.parts:
-        bench_steps(args.step_rounds, args.steps)
+        bench_steps(args.step_rounds, args.steps, args.pages)
     if 4 in args.parts:
         bench_speeds(args.speed_rounds, args.seconds, args.pauses, args.speeds)
 
