@@ -32,6 +32,15 @@ WINDOW = 5
 #: The share of one core that all live runs of a server ask for together (the rest is for the other
 #: visitors; Python runs one script thread at a time, so one core is what the server has for scripts).
 LIVE_SHARE = 0.7
+#: Refreshes whose CPU times are remembered for the runs' shared interval: one refresh's CPU time is often
+#: twice the next one's (5-12 ms here), and the median of five flipped between the two, re-timing 20 runs
+#: playing together on one process 129 times in 60 s, each a full run of the page (bench/load.py,
+#: 2026-12-05); :func:`typical_cpu` of fifteen, 59 times.
+CPU_WINDOW = 15
+#: What a refresh costs the server besides its script's own CPU (Streamlit starting the run, handling the
+#: session's state, packing and sending what it drew). 2026-12-05, 20 runs playing alone on one process
+#: (bench/load.py --levels 20 --training 20): 9.8 ms of the process's CPU per refresh, 6.7 ms of it the script's.
+TICK_OVERHEAD_SECONDS = 0.003
 #: A refresh's server time before one has been measured (training for its budget and drawing, one visitor).
 TYPICAL_TICK_SECONDS = 0.06
 #: At most one re-time per this many seconds of a timer: a re-time is a full run of the page (25-45 ms of
@@ -49,13 +58,28 @@ def typical_work(recent_work: Sequence[float]) -> float:
     return statistics.median(recent_work[-WINDOW:])
 
 
-def wanted_interval(recent_work: Sequence[float], active: int = 1) -> float:
+def typical_cpu(recent_cpu: Sequence[float]) -> float:
+    """The mean of the middle three fifths of the last :data:`CPU_WINDOW` refreshes' CPU times (seconds;
+    non-empty): steady when they alternate between two costs, where a median flips from one to the other,
+    and deaf to the odd long one (a garbage collection)."""
+    recent = sorted(recent_cpu[-CPU_WINDOW:])
+    cut = len(recent) // 5
+    middle = recent[cut:len(recent) - cut]
+    return sum(middle) / len(middle)
+
+
+def wanted_interval(recent_work: Sequence[float], active: int = 1, recent_cpu: Sequence[float] = ()) -> float:
     """The interval for refreshes whose server times (seconds, newest last) were ``recent_work``, when
     ``active`` runs play on the server: each run's refreshes leave room for the others', so that together
-    they ask for at most :data:`LIVE_SHARE` of one core (``ActiveRuns``)."""
+    they ask for at most :data:`LIVE_SHARE` of one core (``ActiveRuns``).
+
+    What a refresh costs the core is the CPU its script used (``recent_cpu``, seconds, newest last) plus
+    :data:`TICK_OVERHEAD_SECONDS`, when measured; its wall time is not: under a class's load it is mostly
+    waiting for the other sessions' scripts, and as noisy as their arrivals."""
     work = typical_work(recent_work) if recent_work else TYPICAL_TICK_SECONDS
     own = HEADROOM * work if recent_work else REFRESH_SECONDS
-    shared = active * work / LIVE_SHARE if active > 1 else 0.0  # a lone run may use the core it finds free
+    cost = typical_cpu(recent_cpu) + TICK_OVERHEAD_SECONDS if recent_cpu else work
+    shared = active * cost / LIVE_SHARE if active > 1 else 0.0  # a lone run may use the core it finds free
     return min(MAX_REFRESH_SECONDS, max(REFRESH_SECONDS, own, shared))
 
 
@@ -75,9 +99,9 @@ def should_retime(current: float, wanted: float, timed_for: float = MIN_RETIME_S
     return far and (starving or timed_for >= MIN_RETIME_SECONDS)
 
 
-def remember(recent_work: list[float], seconds: float) -> list[float]:
-    """``recent_work`` with ``seconds`` appended, the last :data:`WINDOW` kept."""
-    return [*recent_work, seconds][-WINDOW:]
+def remember(recent_work: list[float], seconds: float, window: int = WINDOW) -> list[float]:
+    """``recent_work`` with ``seconds`` appended, the last ``window`` kept."""
+    return [*recent_work, seconds][-window:]
 
 
 class ActiveRuns:

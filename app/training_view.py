@@ -32,6 +32,7 @@ TICK_BUDGET = 0.05  # most training time per refresh (of 0.2 s): the rest is dra
 TICK_SHARE = 0.7  # a tick (training + drawing) aims at this share of the interval, leaving slack for load
 MIN_TICK_BUDGET = 0.01  # at least one step per refresh however slow the drawing
 TICK_WORK = "tr_tick_work"  # seconds the last few complete refreshes took on the server (training + drawing)
+TICK_CPU = "tr_tick_cpu"  # and the CPU seconds their script thread used (the same, less waiting for the others)
 TIMER = "tr_timer"  # the interval the refresh fragment's timer was set with
 TIMER_SET = "tr_timer_set"  # when (time.perf_counter()) it was set
 #: The server's playing runs (module state: one per server process): their intervals and training time are shared.
@@ -269,7 +270,7 @@ def draw_compare(trainer: Trainer) -> None:
 def refresh() -> None:
     """One refresh while playing: train for the refresh's time budget, then draw. A fragment of its own that
     the browser's timer reruns alone (``run_every``), so a refresh redraws neither the page nor the controls."""
-    tick_started = time.perf_counter()
+    tick_started, tick_cpu = time.perf_counter(), time.thread_time()
     trainer: Trainer = st.session_state[ts.TRAINER]
     interval = st.session_state.get(TIMER, live_timing.REFRESH_SECONDS)
     if st.session_state[ts.PLAYING]:
@@ -297,8 +298,10 @@ def refresh() -> None:
     if st.session_state[ts.PLAYING]:
         recent = st.session_state[TICK_WORK] = live_timing.remember(st.session_state.get(TICK_WORK, []),
                                                                     time.perf_counter() - tick_started)
+        cpu = st.session_state[TICK_CPU] = live_timing.remember(st.session_state.get(TICK_CPU, []),
+                                                                time.thread_time() - tick_cpu, live_timing.CPU_WINDOW)
         timed_for = time.perf_counter() - st.session_state.get(TIMER_SET, -math.inf)
-        if live_timing.should_retime(interval, live_timing.wanted_interval(recent, active), timed_for,
+        if live_timing.should_retime(interval, live_timing.wanted_interval(recent, active, cpu), timed_for,
                                      live_timing.starves(interval, recent)):
             st.rerun(scope="app")  # re-time the refreshes (the fragment's run_every is set when it is drawn)
 
@@ -331,7 +334,8 @@ def live() -> None:
     if st.session_state[ts.PLAYING]:
         # stretched when the server is loaded (app/live_timing.py)
         interval = st.session_state[TIMER] = live_timing.wanted_interval(st.session_state.get(TICK_WORK, []),
-                                                                          ACTIVE_RUNS.tick(_session_id()))
+                                                                          ACTIVE_RUNS.tick(_session_id()),
+                                                                          st.session_state.get(TICK_CPU, []))
         st.session_state[TIMER_SET] = time.perf_counter()
         st.fragment(refresh, run_every=interval)()
     else:

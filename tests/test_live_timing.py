@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,3 +121,37 @@ def test_a_starving_timer_is_retimed_at_once():
     assert not lt.starves(0.2, [0.03] * lt.WINDOW)
     assert not lt.should_retime(0.2, crowded, timed_for=0.5, starving=False)
     assert lt.should_retime(0.2, crowded, timed_for=lt.MIN_RETIME_SECONDS, starving=False)
+
+
+def test_runs_playing_together_share_by_the_cpu_their_refreshes_use():
+    # under a class's load a refresh's wall time is mostly waiting for the others' scripts: 20 runs whose
+    # refreshes use 7 ms of CPU each but take 40 ms of wall time ask for 20 x 10 ms of the core, not 20 x 40 ms
+    cpu = [0.007] * lt.CPU_WINDOW
+    wanted = lt.wanted_interval([0.04] * lt.WINDOW, active=20, recent_cpu=cpu)
+    assert wanted == pytest.approx(20 * (0.007 + lt.TICK_OVERHEAD_SECONDS) / lt.LIVE_SHARE)
+    assert wanted < lt.wanted_interval([0.04] * lt.WINDOW, active=20)
+    # a lone run keeps to its own wall time: its refresh must end before the next one is asked for
+    assert lt.wanted_interval([0.3] * lt.WINDOW, active=1, recent_cpu=cpu) == pytest.approx(0.3 * lt.HEADROOM)
+
+
+def test_refreshes_whose_cpu_alternates_do_not_retime_the_runs():
+    # 20 runs whose refreshes use 5 ms and 11 ms of CPU in turn: the median of the last five flips between
+    # the two at every refresh (re-timing each run about every MIN_RETIME_SECONDS, as measured); the typical
+    # CPU of the last CPU_WINDOW stays within the band that re-times
+    pattern = [0.005, 0.011] * 30
+    cpu, wanted = [], []
+    for seconds in pattern:
+        cpu = lt.remember(cpu, seconds, lt.CPU_WINDOW)
+        wanted.append(lt.wanted_interval([0.01] * lt.WINDOW, active=20, recent_cpu=cpu))
+    settled = wanted[lt.CPU_WINDOW:]
+    assert len(cpu) == lt.CPU_WINDOW
+    assert not any(lt.should_retime(settled[0], w) for w in settled), (min(settled), max(settled))
+    by_median = [20 * (statistics.median(pattern[i - 5:i]) + lt.TICK_OVERHEAD_SECONDS) / lt.LIVE_SHARE
+                 for i in range(5, len(pattern))]
+    assert any(lt.should_retime(by_median[0], w) for w in by_median)
+
+
+@given(st.lists(st.floats(0.0005, 0.5), min_size=1, max_size=40))
+def test_typical_cpu_lies_within_the_remembered_times(cpu):
+    recent = cpu[-lt.CPU_WINDOW:]
+    assert min(recent) - 1e-12 <= lt.typical_cpu(cpu) <= max(recent) + 1e-12
