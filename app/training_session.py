@@ -30,8 +30,9 @@ LESSON = "tr_lesson"  # the last finished experiment: its lesson and what its ru
 
 
 def sections_reading(key: str) -> tuple[str, ...]:
-    """The page's sections that show control ``key``'s value, besides the control's own, in the order they must
-    rerun: :data:`RUN_SECTION` first, since it applies the settings to the trainer that the others show."""
+    """The page's sections that show control ``key``'s value (the new run, for a control of
+    :data:`training_controls.NEW_RUN`), besides the control's own, in the order they must rerun:
+    :data:`RUN_SECTION` first, since it applies the settings to the trainer that the others show."""
     if key in tc.NEW_RUN:
         return NEW_RUN_READERS
     if key not in DEFAULTS or key in tc.PACE:
