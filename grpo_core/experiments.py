@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import torch
 
 from grpo_core.advantages import group_advantages
+from grpo_core.arithmetic_tasks import DEFAULT_START_SKILL
 from grpo_core.training import (
-    DEFAULT_START_SKILL,
     TRAIN_METRIC_NAMES,
     MetricHistory,
     TrainConfig,

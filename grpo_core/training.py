@@ -1,4 +1,5 @@
-"""A real, tiny GRPO training run: simulated verifiable tasks, a tiny policy and a trainer.
+"""A real, tiny GRPO training run: its settings, its results and the trainer, on the simulated tasks of
+:mod:`grpo_core.arithmetic_tasks` with the policy of :mod:`grpo_core.tiny_policy`.
 
 Everything the live-training page shows is computed here; the GRPO math itself is
 :func:`grpo_core.grpo_loss`. Nothing in this module imports Streamlit.
@@ -30,16 +31,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import torch
-from torch import nn
 
 from grpo_core import _checks
 from grpo_core.device import device as default_device
 from grpo_core.advantages import ADVANTAGE_ESTIMATORS
 from grpo_core.aggregation import AGGREGATIONS
+from grpo_core.arithmetic_tasks import AddTask, Task, TimesTask
 from grpo_core.functional import ADVANTAGE_SCALES, KL_ESTIMATORS, RATIO_LEVELS, _check_clip, probability_ratio
 from grpo_core.loss import KL_PLACEMENTS, LOSS_TYPES, METRIC_NAMES, grpo_loss
 from grpo_core.inspector import UpdateInputs
 from grpo_core.objectives import OBJECTIVES
+from grpo_core.tiny_policy import TinyPolicy
 
 TASKS = ("add", "times")
 TASK_LABELS = {
@@ -51,8 +53,6 @@ POLICY_SIZES = {"tiny": 16, "small": 64, "large": 256}
 #: The fields whose change needs a fresh run (new policy, new task or new batch shape).
 STRUCTURAL_FIELDS = ("task", "prompts_per_step", "group_size", "policy_size", "start_skill", "seed",
                      "max_completion_length")
-#: Each task's default ``start_skill``: about 20% of the starting policy's answers are right (tested).
-DEFAULT_START_SKILL = {"add": 1.2, "times": 2.2}
 #: Spread (std, in logits) of the per-prompt skill around ``start_skill``.
 SKILL_SPREAD = 1.0
 #: Metrics that depend on wall-clock time: they differ between two runs with the same seed.
@@ -225,192 +225,8 @@ def _adam(params, lr: float) -> torch.optim.Optimizer:
 # --------------------------------------------------------------------------------------------- tasks
 
 
-class Task:
-    """A simulated task with verifiable answers.
-
-    Attributes:
-        operands: ``(P, 2)`` long, the two numbers of each prompt.
-        targets: ``(P, T)`` long, the right completion of each prompt (padded with EOS, or ``T = 1``).
-        target_lengths: ``(P,)`` long, real tokens of each right completion.
-        vocab: the text of each token id.
-        max_len: ``T``, completion tokens sampled.
-        eos: the id of the end-of-sequence token, or ``None`` for the one-token task.
-    """
-
-    name: str
-    symbol: str
-    operands: torch.Tensor
-    targets: torch.Tensor
-    target_lengths: torch.Tensor
-    vocab: tuple[str, ...]
-    max_len: int
-    eos: int | None
-    default_skill: float
-
-    def __init__(self, max_operand: int):
-        a, b = torch.meshgrid(torch.arange(max_operand + 1), torch.arange(max_operand + 1), indexing="ij")
-        self.operands = torch.stack([a.reshape(-1), b.reshape(-1)], dim=-1)
-        self.operand_count = max_operand + 1
-
-    @property
-    def num_prompts(self) -> int:
-        return self.operands.shape[0]
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def prompt_text(self, index: int) -> str:
-        a, b = self.operands[index].tolist()
-        return f"{a} {self.symbol} {b} ="
-
-    def completion_text(self, tokens: list[int], length: int) -> str:
-        return " ".join(self.vocab[t] for t in tokens[:length])
-
-    def rewards(self, targets: torch.Tensor, target_lengths: torch.Tensor, completions: torch.Tensor,
-                mask: torch.Tensor, partial_credit: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(rewards (N,), correct (N,) bool)`` of ``completions (N, T)`` against ``targets (N, T)``."""
-        raise NotImplementedError
-
-
-class AddTask(Task):
-    """``a + b`` with ``a, b`` in 0..9: the policy answers with one token among 0..18."""
-
-    name = "add"
-    symbol = "+"
-    eos = None
-    max_len = 1
-    default_skill = DEFAULT_START_SKILL["add"]
-
-    def __init__(self):
-        super().__init__(9)
-        self.vocab = tuple(str(n) for n in range(19))
-        self.targets = self.operands.sum(dim=-1, keepdim=True)
-        self.target_lengths = torch.ones(self.num_prompts, dtype=torch.long)
-
-    def rewards(self, targets, target_lengths, completions, mask, partial_credit):
-        diff = (completions[:, 0] - targets[:, 0]).abs()
-        correct = diff == 0
-        reward = correct.float()
-        if partial_credit:
-            reward = reward + 0.5 * (diff == 1).float()
-        return reward, correct
-
-
-class TimesTask(Task):
-    """``a × b`` with ``a, b`` in 0..12, written digit by digit then EOS (2 to 4 tokens)."""
-
-    name = "times"
-    symbol = "×"
-    default_skill = DEFAULT_START_SKILL["times"]
-
-    def __init__(self, max_len: int):
-        super().__init__(12)
-        self.vocab = tuple(str(d) for d in range(10)) + ("EOS",)
-        self.eos = 10
-        self.max_len = max_len
-        products = self.operands.prod(dim=-1).tolist()
-        self.targets = torch.full((self.num_prompts, max_len), self.eos, dtype=torch.long)
-        lengths = []
-        for row, product in enumerate(products):
-            digits = [int(c) for c in str(product)]
-            self.targets[row, : len(digits)] = torch.tensor(digits)
-            lengths.append(len(digits) + 1)
-        self.target_lengths = torch.tensor(lengths)
-
-    def rewards(self, targets, target_lengths, completions, mask, partial_credit):
-        positions = torch.arange(completions.shape[1], device=completions.device)
-        in_target = positions < target_lengths[:, None]
-        match = completions == targets
-        correct = (match | ~in_target).all(dim=-1)
-        reward = correct.float()
-        if partial_credit:
-            digit_slots = positions < (target_lengths[:, None] - 1)
-            digits_right = (match & digit_slots).sum(dim=-1) / (target_lengths - 1)
-            reward = torch.where(correct, reward, 0.5 * digits_right)
-        return reward, correct
-
-
 def make_task(config: TrainConfig) -> Task:
     return AddTask() if config.task == "add" else TimesTask(config.max_completion_length)
-
-
-# -------------------------------------------------------------------------------------------- policy
-
-
-class TinyPolicy(nn.Module):
-    r"""``net(prompt, previous token, position)``: logits ``(N, T, V)`` of the next token.
-
-    .. math::
-        h = \tanh(E_a[a] + E_b[b] + E_{prev}[y_{t-1}] + E_{pos}[t]),\quad
-        \text{logits} = W_2 \tanh(W_1 h + b_1) + b_2
-
-    The output layer starts near 0, so that the starting policy is the task's prior plus a little noise.
-    """
-
-    def __init__(self, operand_count: int, vocab_size: int, max_len: int, hidden: int, generator: torch.Generator):
-        super().__init__()
-        self.max_len = max_len
-        self.bos = vocab_size  # the "previous token" of the first position
-
-        def normal(*shape, std):
-            return nn.Parameter(torch.randn(*shape, generator=generator) * std)
-
-        self.embed_a = normal(operand_count, hidden, std=1.0)
-        self.embed_b = normal(operand_count, hidden, std=1.0)
-        self.embed_prev = normal(vocab_size + 1, hidden, std=1.0)
-        self.embed_pos = normal(max_len, hidden, std=1.0)
-        self.w1 = normal(hidden, hidden, std=1.0 / math.sqrt(hidden))
-        self.b1 = nn.Parameter(torch.zeros(hidden))
-        self.w2 = normal(vocab_size, hidden, std=0.1 / math.sqrt(hidden))
-        self.b2 = nn.Parameter(torch.zeros(vocab_size))
-
-    def prompt_features(self, operands: torch.Tensor) -> torch.Tensor:
-        """``(N, 2)`` operands -> ``(N, H)``."""
-        return self.embed_a[operands[:, 0]] + self.embed_b[operands[:, 1]]
-
-    def head(self, pre: torch.Tensor) -> torch.Tensor:
-        hidden = torch.tanh(torch.addmm(self.b1, torch.tanh(pre).reshape(-1, pre.shape[-1]), self.w1.t()))
-        return torch.addmm(self.b2, hidden, self.w2.t()).reshape(*pre.shape[:-1], -1)
-
-    def forward(self, prompt: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-        """``prompt (N, H)`` features, ``previous (N, T)`` previous tokens -> logits ``(N, T, V)``."""
-        t = previous.shape[1]
-        return self.head(prompt[:, None, :] + self.embed_prev[previous] + self.embed_pos[:t])
-
-    def step_logits(self, prompt: torch.Tensor, previous: torch.Tensor, position: int) -> torch.Tensor:
-        """One position: ``prompt (N, H)``, ``previous (N,)`` -> ``(N, V)``."""
-        return self.head(prompt + self.embed_prev[previous] + self.embed_pos[position])
-
-    def state_index(self, previous: torch.Tensor) -> torch.Tensor:
-        """``previous (N, T)`` tokens -> ``(N, T)`` indices into :meth:`state_logits`'s states.
-
-        A completion reaches ``S = 1 + (T - 1) V`` of the ``(V + 1) T`` (previous token, position) pairs:
-        BOS at position 0 (state 0), an answer token ``v`` at position ``t >= 1`` (state ``1 + (t - 1) V + v``).
-        """
-        vocab = self.bos
-        positions = torch.arange(previous.shape[1], device=previous.device)
-        return torch.where(positions == 0, 0, 1 + (positions - 1) * vocab + previous)
-
-    def state_logits(self, operands: torch.Tensor, chunk_elements: int = 1 << 18) -> torch.Tensor:
-        """``(P, 2)`` operands -> ``(P, S, V)`` logits of every reachable state (:meth:`state_index`), the
-        same numbers as :meth:`forward` bit for bit (the embeddings are summed in its order).
-
-        Built ``chunk_elements`` hidden values at a time, so that the temporaries stay small (the app's server
-        hands freed memory back to the system often, and each page touched afresh costs a fault; see
-        :data:`grpo_core.curves.LAB_CHUNK_DRAWS`).
-        """
-        vocab, t, h = self.bos, self.max_len, self.w1.shape[0]
-        features = self.prompt_features(operands)
-        states = 1 + (t - 1) * vocab
-        out = torch.empty(operands.shape[0], states, vocab, device=operands.device)
-        rows = max(1, chunk_elements // (states * h))
-        for lo in range(0, operands.shape[0], rows):
-            f = features[lo:lo + rows]
-            first = f + self.embed_prev[self.bos] + self.embed_pos[0]
-            later = (f[:, None, None, :] + self.embed_prev[None, None, :vocab, :]) + self.embed_pos[None, 1:t, None, :]
-            out[lo:lo + rows] = self.head(torch.cat([first[:, None, :], later.reshape(f.shape[0], -1, h)], dim=1))
-        return out
 
 
 # ------------------------------------------------------------------------------------------- results
